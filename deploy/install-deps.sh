@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package mukaika needs to build, test and run.
+# Idempotent and non-interactive; Debian 12 (bookworm); run as root.
+# Nothing is downloaded from anywhere but Debian's package archive.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: run as root (apt-get needs it)" >&2
+  exit 2
+fi
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  # libraries
+  libgmime-3.0-dev libmagic-dev libmagic-mgc libclamav-dev libxml2-dev
+  libtomlplusplus-dev nlohmann-json3-dev libssl-dev
+  libpoppler-cpp-dev libpoppler-glib-dev libcairo2-dev libarchive-dev
+  libseccomp-dev libboost-dev libboost-system-dev
+  # tests
+  libgtest-dev libgmock-dev python3 clamav-testfiles swaks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps.sh: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

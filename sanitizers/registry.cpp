@@ -1,0 +1,38 @@
+#include "registry.h"
+
+#include "html_to_text/html_to_text.h"
+#include "mail_rebuild/mail_rebuild.h"
+#include "text_normalize/text_normalize.h"
+
+namespace mukaika {
+
+void SanitizerRegistry::add(const std::string& name, SanitizerFactory factory) {
+  factories_[name] = std::move(factory);
+}
+
+bool SanitizerRegistry::contains(const std::string& name) const { return factories_.count(name) != 0; }
+
+std::vector<std::string> SanitizerRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, factory] : factories_) out.push_back(name);
+  return out;
+}
+
+std::unique_ptr<Sanitizer> SanitizerRegistry::create(const std::string& name,
+                                                     const toml::table& options) const {
+  auto it = factories_.find(name);
+  if (it == factories_.end()) {
+    std::string known;
+    for (const auto& [n, f] : factories_) known += (known.empty() ? "" : ", ") + n;
+    throw ConfigError("unknown sanitizer \"" + name + "\" (known: " + known + ")");
+  }
+  return it->second(options);
+}
+
+void register_builtin_sanitizers(SanitizerRegistry& registry) {
+  registry.add("mail.rebuild", make_mail_rebuild);
+  registry.add("text.normalize", make_text_normalize);
+  registry.add("html.to_text", make_html_to_text);
+}
+
+}  // namespace mukaika
