@@ -1,0 +1,323 @@
+#include "config.h"
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+namespace mukaika {
+
+namespace {
+
+const toml::table& options_or_empty(const toml::table& sanitizers, const std::string& name) {
+  static const toml::table empty;
+  if (const auto* t = sanitizers[name].as_table()) return *t;
+  return empty;
+}
+
+class Checker {
+ public:
+  Checker(std::string file, const SanitizerRegistry& registry) : file_(std::move(file)), registry_(registry) {}
+
+  void problem(const toml::node* node, std::string message) {
+    int line = node ? static_cast<int>(node->source().begin.line) : 0;
+    problems_.push_back({file_, line, std::move(message)});
+  }
+
+  // Validates `user` (the file's own table: lines point into it) and the
+  // merged result `merged`.
+  void check(const toml::table& user, const toml::table& merged) {
+    static const std::set<std::string> kTop{"language", "limits", "antivirus", "policy", "sanitizer"};
+    for (const auto& [key, node] : user) {
+      if (!kTop.count(std::string(key.str())))
+        problem(&node, "unknown key \"" + std::string(key.str()) + "\" (known: language, limits, antivirus, policy, sanitizer)");
+    }
+    if (const auto* lang = user.get("language")) {
+      auto v = lang->value<std::string>();
+      if (!v || (*v != "ja" && *v != "en")) problem(lang, "language must be \"ja\" or \"en\"");
+    }
+    check_table(user, "limits",
+                {{"max_item_bytes", 1, INT64_MAX},
+                 {"max_total_bytes", 1, INT64_MAX},
+                 {"max_text_bytes", 1, INT64_MAX},
+                 {"max_depth", 1, 64},
+                 {"max_parts", 1, 1000000},
+                 {"max_seconds", 1, 86400},
+                 {"max_name_chars", 16, 255}},
+                {}, {});
+    check_table(user, "antivirus",
+                {{"max_scan_bytes", 1, INT64_MAX},
+                 {"max_file_bytes", 1, INT64_MAX},
+                 {"max_recursion", 1, 64},
+                 {"max_files", 1, 10000000}},
+                {"database", "temp_dir"}, {"required"});
+    check_policy(user, merged);
+    check_sanitizers(user, merged);
+  }
+
+  std::vector<ConfigProblem> take() { return std::move(problems_); }
+
+ private:
+  struct IntKey {
+    const char* name;
+    std::int64_t min, max;
+  };
+
+  void check_table(const toml::table& user, const char* section, std::vector<IntKey> ints,
+                   std::vector<const char*> strings, std::vector<const char*> bools) {
+    const toml::node* node = user.get(section);
+    if (!node) return;
+    const auto* t = node->as_table();
+    if (!t) {
+      problem(node, std::string("[") + section + "] must be a table");
+      return;
+    }
+    for (const auto& [key, value] : *t) {
+      std::string k(key.str());
+      bool known = false;
+      for (const auto& i : ints) {
+        if (k != i.name) continue;
+        known = true;
+        auto v = value.value_exact<std::int64_t>();
+        if (!v)
+          problem(&value, std::string(section) + "." + k + " must be an integer");
+        else if (*v < i.min || *v > i.max)
+          problem(&value, std::string(section) + "." + k + " must be between " + std::to_string(i.min) + " and " +
+                              std::to_string(i.max) + " (is " + std::to_string(*v) + ")");
+      }
+      for (const char* s : strings) {
+        if (k != s) continue;
+        known = true;
+        if (!value.is_string()) problem(&value, std::string(section) + "." + k + " must be a string");
+      }
+      for (const char* b : bools) {
+        if (k != b) continue;
+        known = true;
+        if (!value.is_boolean()) problem(&value, std::string(section) + "." + k + " must be true or false");
+      }
+      if (!known) problem(&value, "unknown key " + std::string(section) + "." + k);
+    }
+  }
+
+  void check_policy(const toml::table& user, const toml::table& merged) {
+    const toml::node* node = user.get("policy");
+    if (node && !node->is_table()) {
+      problem(node, "[policy] must be a table");
+      return;
+    }
+    if (node) {
+      for (const auto& [key, value] : *node->as_table()) {
+        std::string k(key.str());
+        if (k != "file" && k != "body") problem(&value, "unknown key policy." + k + " (known: policy.file, policy.body)");
+      }
+    }
+    for (const char* role : {"file", "body"}) {
+      const toml::node* user_role = node ? node->as_table()->get(role) : nullptr;
+      const auto* merged_role = merged["policy"][role].as_table();
+      if (!merged_role) {
+        problem(user_role, std::string("[policy.") + role + "] must be a table");
+        continue;
+      }
+      for (const auto& [key, value] : *merged_role) {
+        const toml::node* at = user_role && user_role->is_table() ? user_role->as_table()->get(key.str()) : nullptr;
+        if (!at && user_role) at = user_role;
+        Kind kind;
+        std::string name = std::string("policy.") + role + "." + std::string(key.str());
+        if (!kind_from_string(key.str(), kind) || kind == Kind::Empty) {
+          problem(at, "unknown kind in " + name + " (known: " + kind_names() + ")");
+          continue;
+        }
+        const auto* steps = value.as_array();
+        if (!steps || steps->empty()) {
+          problem(at, name + " must be a non-empty list of sanitizer names, \"remove\" or \"block\"");
+          continue;
+        }
+        for (std::size_t i = 0; i < steps->size(); ++i) {
+          auto step = (*steps)[i].value<std::string>();
+          if (!step) {
+            problem(at, name + "[" + std::to_string(i) + "] must be a string");
+            continue;
+          }
+          if (*step == "remove" || *step == "block") {
+            if (steps->size() != 1) problem(at, name + ": \"" + *step + "\" must stand alone in its list");
+            continue;
+          }
+          if (!registry_.contains(*step)) {
+            problem(at, name + ": unknown sanitizer \"" + *step + "\" (known: " + sanitizer_names() + ")");
+            continue;
+          }
+          try {
+            auto s = registry_.create(*step, options_or_empty(*merged["sanitizer"].as_table(), *step));
+            bool handles = false;
+            for (Kind k : s->handles()) handles = handles || k == kind;
+            if (!handles) problem(at, name + ": sanitizer \"" + *step + "\" does not handle kind \"" +
+                                          std::string(to_string(kind)) + "\"");
+          } catch (const ConfigError&) {
+            // Reported once, at the sanitizer's own table, by check_sanitizers().
+          }
+        }
+      }
+    }
+  }
+
+  void check_sanitizers(const toml::table& user, const toml::table& merged) {
+    const toml::node* node = user.get("sanitizer");
+    if (node && !node->is_table()) {
+      problem(node, "[sanitizer] must be a table");
+      return;
+    }
+    const auto* all = merged["sanitizer"].as_table();
+    if (!all) return;
+    for (const auto& [key, value] : *all) {
+      std::string name(key.str());
+      const toml::node* at = node ? node->as_table()->get(name) : nullptr;
+      if (!registry_.contains(name)) {
+        problem(at, "unknown sanitizer [sanitizer.\"" + name + "\"] (known: " + sanitizer_names() + ")");
+        continue;
+      }
+      if (!value.is_table()) {
+        problem(at, "[sanitizer.\"" + name + "\"] must be a table");
+        continue;
+      }
+      try {
+        registry_.create(name, *value.as_table());
+      } catch (const ConfigError& e) {
+        problem(at, "[sanitizer.\"" + name + "\"]: " + e.what());
+      }
+    }
+  }
+
+  std::string kind_names() const {
+    std::string out;
+    for (Kind k : all_kinds())
+      if (k != Kind::Empty) out += (out.empty() ? "" : ", ") + std::string(to_string(k));
+    return out;
+  }
+  std::string sanitizer_names() const {
+    std::string out;
+    for (const auto& n : registry_.names()) out += (out.empty() ? "" : ", ") + n;
+    return out;
+  }
+
+  std::string file_;
+  const SanitizerRegistry& registry_;
+  std::vector<ConfigProblem> problems_;
+};
+
+// Key-by-key override: tables merge recursively, everything else replaces.
+void merge_into(toml::table& base, const toml::table& over) {
+  for (const auto& [key, value] : over) {
+    auto* existing = base.get(key.str());
+    if (existing && existing->is_table() && value.is_table()) {
+      merge_into(*existing->as_table(), *value.as_table());
+    } else {
+      base.insert_or_assign(key.str(), value);
+    }
+  }
+}
+
+std::map<Kind, std::vector<std::string>> read_policy(const toml::table& merged, const char* role) {
+  std::map<Kind, std::vector<std::string>> out;
+  if (const auto* t = merged["policy"][role].as_table()) {
+    for (const auto& [key, value] : *t) {
+      Kind kind;
+      if (!kind_from_string(key.str(), kind)) continue;
+      std::vector<std::string> steps;
+      if (const auto* a = value.as_array())
+        for (const auto& s : *a)
+          if (auto v = s.value<std::string>()) steps.push_back(*v);
+      out[kind] = std::move(steps);
+    }
+  }
+  return out;
+}
+
+Config build(const toml::table& merged, std::string source) {
+  Config c;
+  c.source = std::move(source);
+  c.language = merged["language"].value_or(std::string("ja")) == "en" ? Language::En : Language::Ja;
+  auto lim = merged["limits"];
+  c.limits.max_item_bytes = static_cast<std::uint64_t>(lim["max_item_bytes"].value_or<std::int64_t>(0));
+  c.limits.max_total_bytes = static_cast<std::uint64_t>(lim["max_total_bytes"].value_or<std::int64_t>(0));
+  c.limits.max_text_bytes = static_cast<std::uint64_t>(lim["max_text_bytes"].value_or<std::int64_t>(0));
+  c.limits.max_depth = lim["max_depth"].value_or(c.limits.max_depth);
+  c.limits.max_parts = lim["max_parts"].value_or(c.limits.max_parts);
+  c.limits.max_seconds = std::chrono::seconds(lim["max_seconds"].value_or<std::int64_t>(c.limits.max_seconds.count()));
+  c.limits.max_name_chars = lim["max_name_chars"].value_or(c.limits.max_name_chars);
+  auto av = merged["antivirus"];
+  c.antivirus.database = av["database"].value_or(std::string());
+  c.antivirus.required = av["required"].value_or(true);
+  c.antivirus.temp_dir = av["temp_dir"].value_or(std::string());
+  c.antivirus.max_scan_bytes = static_cast<std::uint64_t>(av["max_scan_bytes"].value_or<std::int64_t>(0));
+  c.antivirus.max_file_bytes = static_cast<std::uint64_t>(av["max_file_bytes"].value_or<std::int64_t>(0));
+  c.antivirus.max_recursion = av["max_recursion"].value_or(16u);
+  c.antivirus.max_files = av["max_files"].value_or(10000u);
+  c.policy_file = read_policy(merged, "file");
+  c.policy_body = read_policy(merged, "body");
+  if (const auto* s = merged["sanitizer"].as_table()) c.sanitizer_options = *s;
+  return c;
+}
+
+toml::table parse_default() {
+  return toml::parse(std::string_view(embedded_default_config()), std::string_view("embedded default"));
+}
+
+struct Loaded {
+  toml::table user;
+  toml::table merged;
+  std::vector<ConfigProblem> problems;
+};
+
+Loaded load(const std::string& path, const SanitizerRegistry& registry) {
+  Loaded l;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    l.problems.push_back({path, 0, "cannot read the configuration file (it does not exist or is not a regular file)"});
+    return l;
+  }
+  try {
+    l.user = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    l.problems.push_back({path, static_cast<int>(e.source().begin.line), std::string(e.description())});
+    return l;
+  }
+  l.merged = parse_default();
+  merge_into(l.merged, l.user);
+  Checker checker(path, registry);
+  checker.check(l.user, l.merged);
+  l.problems = checker.take();
+  return l;
+}
+
+}  // namespace
+
+std::string ConfigProblem::to_string() const {
+  std::ostringstream s;
+  s << file;
+  if (line > 0) s << ":" << line;
+  s << ": " << message;
+  return s.str();
+}
+
+std::vector<ConfigProblem> check_config_file(const std::string& path, const SanitizerRegistry& registry) {
+  return load(path, registry).problems;
+}
+
+Config load_config(const std::optional<std::string>& path, const SanitizerRegistry& registry) {
+  if (!path) {
+    toml::table merged = parse_default();
+    Checker checker("embedded default", registry);
+    checker.check(merged, merged);
+    auto problems = checker.take();
+    if (!problems.empty()) throw ConfigError("embedded default configuration: " + problems.front().to_string());
+    return build(merged, "embedded default");
+  }
+  Loaded l = load(*path, registry);
+  if (!l.problems.empty()) {
+    std::string all;
+    for (const auto& p : l.problems) all += (all.empty() ? "" : "\n") + p.to_string();
+    throw ConfigError(all);
+  }
+  return build(l.merged, *path);
+}
+
+}  // namespace mukaika

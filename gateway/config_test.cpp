@@ -1,0 +1,92 @@
+#include "config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "test_support.h"
+
+namespace mukaika {
+namespace {
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / ("mukaika-config-test-" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+SanitizerRegistry registry() {
+  SanitizerRegistry r;
+  register_builtin_sanitizers(r);
+  return r;
+}
+
+TEST(Config, EmbeddedDefaultLoads) {
+  Config c = load_config(std::nullopt, registry());
+  EXPECT_EQ(c.language, Language::Ja);
+  EXPECT_EQ(c.policy_file.at(Kind::Mail), std::vector<std::string>{"mail.rebuild"});
+  EXPECT_EQ(c.policy_body.at(Kind::Html), std::vector<std::string>{"html.to_text"});
+  EXPECT_EQ(c.limits.max_depth, 8);
+  EXPECT_TRUE(c.antivirus.required);
+}
+
+TEST(Config, FileOverridesKeyByKey) {
+  auto path = write_temp("override.toml", "language = \"en\"\n[limits]\nmax_depth = 3\n[policy.file]\npdf = [\"block\"]\n");
+  Config c = load_config(path, registry());
+  EXPECT_EQ(c.language, Language::En);
+  EXPECT_EQ(c.limits.max_depth, 3);
+  EXPECT_EQ(c.limits.max_parts, 500);  // untouched default
+  EXPECT_EQ(c.policy_file.at(Kind::Pdf), std::vector<std::string>{"block"});
+  EXPECT_EQ(c.policy_file.at(Kind::Mail), std::vector<std::string>{"mail.rebuild"});
+}
+
+TEST(Config, EveryProblemIsReportedWithItsLine) {
+  auto path = write_temp("bad.toml",
+                         "language = \"fr\"\n"              // 1
+                         "colour = 1\n"                     // 2
+                         "[limits]\n"                       // 3
+                         "max_depth = 0\n"                  // 4
+                         "max_parts = \"many\"\n"           // 5
+                         "[policy.file]\n"                  // 6
+                         "pdf = [\"pdf.sparkle\"]\n"        // 7
+                         "gizmo = [\"remove\"]\n"           // 8
+                         "[sanitizer.\"html.to_text\"]\n"   // 9
+                         "colour = true\n");                // 10
+  auto problems = check_config_file(path, registry());
+  std::map<int, std::string> by_line;
+  for (const auto& p : problems) by_line[p.line] += p.message + ";";
+  EXPECT_NE(by_line[1].find("language"), std::string::npos);
+  EXPECT_NE(by_line[2].find("colour"), std::string::npos);
+  EXPECT_NE(by_line[4].find("max_depth"), std::string::npos);
+  EXPECT_NE(by_line[5].find("max_parts"), std::string::npos);
+  EXPECT_NE(by_line[7].find("pdf.sparkle"), std::string::npos);
+  EXPECT_NE(by_line[8].find("gizmo"), std::string::npos);
+  EXPECT_NE(by_line[9].find("colour"), std::string::npos) << by_line[9];
+  EXPECT_EQ(problems.size(), 7u);
+  EXPECT_THROW(load_config(path, registry()), ConfigError);
+}
+
+TEST(Config, SyntaxErrorHasLine) {
+  auto path = write_temp("syntax.toml", "language = \"ja\"\n[limits\nmax_depth = 2\n");
+  auto problems = check_config_file(path, registry());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].line, 2);
+}
+
+TEST(Config, SanitizerForWrongKindIsRefused) {
+  auto path = write_temp("wrongkind.toml", "[policy.file]\npdf = [\"html.to_text\"]\n");
+  auto problems = check_config_file(path, registry());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].line, 2);
+  EXPECT_NE(problems[0].message.find("does not handle"), std::string::npos);
+}
+
+TEST(Config, MissingFile) {
+  auto problems = check_config_file("/nonexistent/mukaika.toml", registry());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].to_string().find("/nonexistent/mukaika.toml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mukaika

@@ -1,0 +1,276 @@
+// mukaika: the command line.
+//
+//   mukaika sanitize [--config FILE] --out DIR [--report FILE] INPUT...
+//   mukaika check-config FILE
+//   mukaika version
+//
+// Exit status: 0 nothing blocked, 1 something blocked, 2 usage,
+// configuration or system error (with a message that says what to fix).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "antivirus.h"
+#include "config.h"
+#include "pipeline.h"
+#include "policy.h"
+#include "registry.h"
+#include "report.h"
+
+namespace fs = std::filesystem;
+using namespace mukaika;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitBlocked = 1;
+constexpr int kExitError = 2;
+
+const char* kUsage =
+    "使い方 / usage:\n"
+    "  mukaika sanitize [--config FILE] --out DIR [--report FILE] INPUT...\n"
+    "      メール (.eml) やファイルを無害化し、結果を DIR に書きます。\n"
+    "      Sanitizes mails (.eml) and files, writing results to DIR.\n"
+    "  mukaika check-config FILE\n"
+    "      設定ファイルを検査し、問題をすべて行番号付きで表示します。\n"
+    "      Checks a configuration file and lists every problem with its line.\n"
+    "  mukaika version\n"
+    "終了コード / exit status: 0 遮断なし / nothing blocked, 1 遮断あり / something blocked,\n"
+    "  2 使い方・設定・システムのエラー / usage, configuration or system error\n";
+
+int usage_error(const std::string& message) {
+  std::cerr << "mukaika: " << message << "\n\n" << kUsage;
+  return kExitError;
+}
+
+// Writes atomically and durably: temp file, fsync, rename, fsync directory.
+void write_file_durably(const fs::path& path, const std::string& bytes) {
+  fs::path tmp = path;
+  tmp += ".tmp-mukaika";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) throw std::runtime_error("cannot create " + tmp.string() + ": " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd >= 0) ::close(fd);
+    }
+  } closer{fd};
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::unlink(tmp.c_str());
+      throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(err));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot fsync " + tmp.string() + ": " + std::strerror(err));
+  }
+  ::close(closer.fd);
+  closer.fd = -1;
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot rename to " + path.string() + ": " + std::strerror(err));
+  }
+  fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+std::optional<std::string> read_file(const std::string& path, std::string& error) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    error = "not a regular file or does not exist";
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = std::strerror(errno);
+    return std::nullopt;
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) {
+    error = "read error";
+    return std::nullopt;
+  }
+  return s.str();
+}
+
+int cmd_check_config(const std::vector<std::string>& args) {
+  if (args.size() != 1) return usage_error("check-config takes exactly one FILE");
+  SanitizerRegistry registry;
+  register_builtin_sanitizers(registry);
+  auto problems = check_config_file(args[0], registry);
+  if (problems.empty()) {
+    std::cout << args[0] << ": OK\n";
+    return kExitOk;
+  }
+  for (const auto& p : problems) std::cerr << p.to_string() << "\n";
+  std::cerr << problems.size() << (problems.size() == 1 ? " problem\n" : " problems\n");
+  return kExitError;
+}
+
+int cmd_sanitize(const std::vector<std::string>& args) {
+  std::optional<std::string> config_path, out_dir, report_path;
+  std::vector<std::string> inputs;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::optional<std::string>& into) -> bool {
+      if (i + 1 >= args.size()) return false;
+      into = args[++i];
+      return true;
+    };
+    if (a == "--config") {
+      if (!value(config_path)) return usage_error("--config needs a FILE");
+    } else if (a == "--out") {
+      if (!value(out_dir)) return usage_error("--out needs a DIR");
+    } else if (a == "--report") {
+      if (!value(report_path)) return usage_error("--report needs a FILE");
+    } else if (a == "--") {
+      inputs.insert(inputs.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    } else if (a.size() > 1 && a[0] == '-') {
+      return usage_error("unknown option " + a);
+    } else {
+      inputs.push_back(a);
+    }
+  }
+  if (!out_dir) return usage_error("sanitize needs --out DIR");
+  if (inputs.empty()) return usage_error("sanitize needs at least one INPUT");
+
+  SanitizerRegistry registry;
+  register_builtin_sanitizers(registry);
+  Config config;
+  std::unique_ptr<Scanner> scanner;
+  std::unique_ptr<Policy> policy;
+  try {
+    config = load_config(config_path, registry);
+    policy = std::make_unique<Policy>(config, registry);
+    scanner = open_scanner(config, std::cerr);
+  } catch (const ConfigError& e) {
+    std::cerr << "mukaika: " << e.what() << "\n";
+    return kExitError;
+  }
+  const bool ja = config.language == Language::Ja;
+
+  std::error_code ec;
+  fs::create_directories(*out_dir, ec);
+  if (ec || !fs::is_directory(*out_dir)) {
+    std::cerr << "mukaika: " << (ja ? "出力先ディレクトリを作れません" : "cannot create the output directory") << " "
+              << *out_dir << ": " << (ec ? ec.message() : "not a directory") << "\n";
+    return kExitError;
+  }
+
+  Pipeline pipeline(*policy, *scanner, config.limits, config.language);
+  nlohmann::json items = nlohmann::json::array();
+  int exit_code = kExitOk;
+  int counts[3] = {0, 0, 0};
+  std::set<std::string> written;
+
+  for (const auto& input : inputs) {
+    std::string error;
+    auto bytes = read_file(input, error);
+    if (!bytes) {
+      std::cerr << "mukaika: " << (ja ? "入力を読めません" : "cannot read input") << " " << input << ": " << error << "\n";
+      items.push_back({{"input", input}, {"verdict", "error"}, {"error", error}});
+      exit_code = kExitError;
+      continue;
+    }
+    Item item;
+    item.bytes = std::move(*bytes);
+    item.name = fs::path(input).filename().string();
+    item.role = Role::File;
+    PipelineResult result = pipeline.run(std::move(item));
+
+    std::string output;
+    if (result.verdict != PipelineResult::Verdict::Blocked) {
+      // Two inputs with the same name must not overwrite each other.
+      std::string name = result.item.name;
+      for (int n = 2; written.count(name); ++n) {
+        fs::path p(result.item.name);
+        name = p.stem().string() + "-" + std::to_string(n) + p.extension().string();
+      }
+      written.insert(name);
+      fs::path out = fs::path(*out_dir) / name;
+      try {
+        write_file_durably(out, result.item.bytes);
+        output = out.string();
+      } catch (const std::exception& e) {
+        std::cerr << "mukaika: " << (ja ? "結果を書けません" : "cannot write the result") << ": " << e.what() << "\n";
+        items.push_back({{"input", input}, {"verdict", "error"}, {"error", e.what()}});
+        exit_code = kExitError;
+        continue;
+      }
+    }
+    ++counts[static_cast<int>(result.verdict)];
+    if (result.verdict == PipelineResult::Verdict::Blocked && exit_code == kExitOk) exit_code = kExitBlocked;
+    std::cout << "[" << to_string(result.verdict) << "] " << input;
+    if (!output.empty()) std::cout << " -> " << output;
+    std::cout << "\n";
+    items.push_back(report_item(input, output, result));
+  }
+
+  if (report_path) {
+    try {
+      write_file_durably(*report_path, nlohmann::json{{"items", items}}.dump(2) + "\n");
+    } catch (const std::exception& e) {
+      std::cerr << "mukaika: " << (ja ? "レポートを書けません" : "cannot write the report") << ": " << e.what() << "\n";
+      return kExitError;
+    }
+  }
+  if (ja)
+    std::cout << "結果: 無害 " << counts[0] << " 件, 無害化 " << counts[1] << " 件, 遮断 " << counts[2] << " 件 / 出力先 "
+              << *out_dir;
+  else
+    std::cout << "result: " << counts[0] << " clean, " << counts[1] << " sanitized, " << counts[2] << " blocked; output in "
+              << *out_dir;
+  if (report_path) std::cout << (ja ? " / レポート " : "; report ") << *report_path;
+  std::cout << "\n";
+  return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::cout << kUsage;
+    return args.empty() ? kExitError : kExitOk;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "sanitize") return cmd_sanitize(args);
+    if (command == "check-config") return cmd_check_config(args);
+    if (command == "version" || command == "--version") {
+      std::cout << "mukaika " << MUKAIKA_VERSION << "\n";
+      return kExitOk;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "mukaika: " << e.what() << "\n";
+    return kExitError;
+  }
+  return usage_error("unknown command " + command);
+}
