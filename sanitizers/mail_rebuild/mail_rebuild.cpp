@@ -212,8 +212,8 @@ class Walker {
     const bool attachment = cd.value == "attachment" || !name.empty();
     if (!attachment && (type == "text/plain" || type == "text/html")) {
       item.role = Role::Body;
-      ++body_count_;
-      item.path = prefix + (body_count_ == 1 ? "body" : "body-" + std::to_string(body_count_));
+      std::size_t n = plan_.segments[segment].body_children.size() + 1;  // numbered per message
+      item.path = prefix + (n == 1 ? "body" : "body-" + std::to_string(n));
     } else {
       item.role = Role::File;
       item.path = prefix + (name.empty() ? "part-" + std::to_string(children_.size() + 1) : name);
@@ -226,7 +226,6 @@ class Walker {
   MailPlan& plan_;
   std::vector<Item>& children_;
   int nested_count_ = 0;
-  int body_count_ = 0;
 };
 
 std::string quote(std::string_view text, int level) {
