@@ -26,7 +26,9 @@ std::unique_ptr<Sanitizer> SanitizerRegistry::create(const std::string& name,
     for (const auto& [n, f] : factories_) known += (known.empty() ? "" : ", ") + n;
     throw ConfigError("unknown sanitizer \"" + name + "\" (known: " + known + ")");
   }
-  return it->second(options);
+  auto sanitizer = it->second(options);
+  if (!sanitizer) throw ConfigError("sanitizer \"" + name + "\" could not be created");
+  return sanitizer;
 }
 
 void register_builtin_sanitizers(SanitizerRegistry& registry) {

@@ -27,10 +27,6 @@ struct Options {
   bool notice = true;
 };
 
-// Headers people need; everything else is dropped (Received chains, X-
-// headers, DKIM, list headers: none of them helps the reader, and some carry
-// tracking or links).
-constexpr const char* kAddressHeaders[] = {"From", "To", "Cc", "Reply-To"};
 
 // One run of body text: the top-level message, or a nested message that is
 // flattened into the body as quoted text.
@@ -294,6 +290,8 @@ class MailRebuild : public Sanitizer {
     }
 
     GMimeObject* top = GMIME_OBJECT(message.get());
+    // Headers people need; everything else is dropped (Received chains, X-
+    // headers, DKIM, list headers: none helps the reader, some carry tracking).
     for (const char* h : {"From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID", "In-Reply-To", "References"}) {
       // To and Cc may legally appear once, but broken mailers repeat them.
       GMimeHeaderList* list = g_mime_object_get_header_list(top);
