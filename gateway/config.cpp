@@ -52,6 +52,16 @@ class Checker {
                 {"database", "temp_dir"}, {"required"});
     check_policy(user, merged);
     check_sanitizers(user, merged);
+    // libclamav only partly scans a zip member larger than its file limit
+    // and still answers clean, so no item may be larger than what it scans.
+    auto item = merged["limits"]["max_item_bytes"].value<std::int64_t>();
+    auto scan = merged["antivirus"]["max_file_bytes"].value<std::int64_t>();
+    if (item && scan && *item > *scan) {
+      const toml::node* at = user["limits"]["max_item_bytes"].node();
+      if (!at) at = user["antivirus"]["max_file_bytes"].node();
+      problem(at, "limits.max_item_bytes (" + std::to_string(*item) + ") must not exceed antivirus.max_file_bytes (" +
+                      std::to_string(*scan) + "): larger items could not be scanned whole");
+    }
   }
 
   std::vector<ConfigProblem> take() { return std::move(problems_); }

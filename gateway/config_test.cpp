@@ -82,6 +82,14 @@ TEST(Config, SanitizerForWrongKindIsRefused) {
   EXPECT_NE(problems[0].message.find("does not handle"), std::string::npos);
 }
 
+TEST(Config, ItemLimitMustFitTheScanner) {
+  auto path = write_temp("scanlimit.toml", "[antivirus]\nmax_file_bytes = 1000\n");
+  auto problems = check_config_file(path, registry());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].line, 2);
+  EXPECT_NE(problems[0].message.find("max_file_bytes"), std::string::npos);
+}
+
 TEST(Config, MissingFile) {
   auto problems = check_config_file("/nonexistent/mukaika.toml", registry());
   ASSERT_EQ(problems.size(), 1u);

@@ -27,7 +27,7 @@ struct ClamavOptions {
   std::string temp_dir;             // libclamav's scratch space; empty = its default
   std::uint64_t max_scan_bytes = 400ull << 20;  // CL_ENGINE_MAX_SCANSIZE
   std::uint64_t max_file_bytes = 100ull << 20;  // CL_ENGINE_MAX_FILESIZE
-  unsigned max_recursion = 16;                  // CL_ENGINE_MAX_RECURSION
+  unsigned max_recursion = 17;                  // CL_ENGINE_MAX_RECURSION (libclamav default)
   unsigned max_files = 10000;                   // CL_ENGINE_MAX_FILES
 };
 
