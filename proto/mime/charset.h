@@ -19,7 +19,7 @@ struct Decoded {
   std::string utf8;       // always valid UTF-8
   std::string charset;    // canonical name actually used, e.g. "iso-2022-jp"
   std::size_t invalid = 0;  // input sequences replaced by U+FFFD
-  bool sniffed = false;   // true when the label was empty/unknown and we guessed
+  bool sniffed = false;   // true when we guessed: no/unknown label, or a label the bytes contradict
 };
 
 // Canonical name for a charset label ("Shift_JIS", "x-sjis", "MS932" ->
