@@ -240,7 +240,11 @@ ItemResult Pipeline::process(Item item, Run& run) {
 
   r.bytes = std::move(current.bytes);
   r.type = current.detected_type;
-  r.name = current.name;
+  // A converter may lengthen a name (".txt" appended): the limit applies to
+  // what leaves, too.
+  r.name = item.role == Role::File
+               ? safe_file_name(current.name, static_cast<std::size_t>(limits_.max_name_chars), item.name)
+               : current.name;
   r.charset = current.charset;
   bool sanitized = changed && !cosmetic_only;
   return finish(sanitized ? ItemResult::Verdict::Sanitized : ItemResult::Verdict::Clean, last_reason,
