@@ -53,6 +53,65 @@ TextStats measure(std::string_view utf8) {
   return st;
 }
 
+bool is_formula_start(char c) { return c == '=' || c == '+' || c == '-' || c == '@'; }
+
+// "-5", "+3.25", "-1,000", "-12%" are numbers Excel reads as numbers, not formulas.
+bool looks_numeric(std::string_view cell) {
+  if (cell.size() < 2) return false;
+  bool digit = false;
+  for (std::size_t i = 1; i < cell.size(); ++i) {
+    char c = cell[i];
+    if (c >= '0' && c <= '9') {
+      digit = true;
+    } else if (c != '.' && c != ',' && !(c == '%' && i + 1 == cell.size())) {
+      return false;
+    }
+  }
+  return digit && (cell[0] == '-' || cell[0] == '+');
+}
+
+// Excel runs a CSV cell that starts with = + - @ as a formula, and a formula
+// can be DDE (=cmd|'/c calc'!A0). Such cells get a leading apostrophe, which
+// makes Excel show them as text. Returns how many cells were defused.
+std::size_t defuse_csv_formulas(std::string& text, char delimiter) {
+  std::string out;
+  out.reserve(text.size() + 16);
+  std::size_t defused = 0;
+  bool cell_start = true;
+  bool in_quotes = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (cell_start) {
+      cell_start = false;
+      bool quoted = c == '"';
+      std::size_t first = quoted ? i + 1 : i;
+      if (first < text.size() && is_formula_start(text[first])) {
+        std::size_t end = first;
+        while (end < text.size() && text[end] != delimiter && text[end] != '\n' && text[end] != '\r' &&
+               !(quoted && text[end] == '"'))
+          ++end;
+        if (!looks_numeric(std::string_view(text).substr(first, end - first))) {
+          if (quoted) out += '"';
+          out += '\'';
+          ++defused;
+          if (quoted) {
+            in_quotes = true;
+            continue;  // the opening quote is already written
+          }
+        }
+      }
+    }
+    if (c == '"') {
+      in_quotes = !in_quotes;  // "" inside quotes toggles twice: still inside
+    } else if (!in_quotes && (c == delimiter || c == '\n')) {
+      cell_start = true;
+    }
+    out += c;
+  }
+  text = std::move(out);
+  return defused;
+}
+
 class TextNormalize : public Sanitizer {
  public:
   explicit TextNormalize(bool csv_bom) : csv_bom_(csv_bom) {}
@@ -97,6 +156,17 @@ Outcome TextNormalize::process(const Item& item, Context& ctx) const {
     bom = csv_bom_ && (ext == "csv" || ext == "tsv");  // so that Japanese Excel reads UTF-8
   }
 
+  bool defused = false;
+  if (item.role == Role::File && (ext == "csv" || ext == "tsv")) {
+    std::size_t n = defuse_csv_formulas(decoded.utf8, ext == "csv" ? ',' : '\t');
+    if (n > 0) {
+      defused = true;
+      ctx.report.note(item.path, "note",
+                      {"text.csv_formula", "CSV の数式 " + std::to_string(n) + " 個を文字列にしました (DDE 対策)",
+                       "turned " + std::to_string(n) + " CSV formula cells into text (DDE defence)"});
+    }
+  }
+
   std::string bytes;
   if (bom) {
     bytes.reserve(kUtf8Bom.size() + decoded.utf8.size());
@@ -116,6 +186,13 @@ Outcome TextNormalize::process(const Item& item, Context& ctx) const {
   }
 
   Reason reason;
+  if (defused) {
+    Outcome o = Outcome::replace(std::move(bytes), std::move(type), std::move(out_name),
+                                 {"text.csv_formula", "CSV の数式を文字列にしました (Excel で実行されないよう無効化)",
+                                  "CSV formulas turned into text so that Excel does not run them"});
+    o.charset = "utf-8";
+    return o;
+  }
   if (decoded.charset == "utf-8" || decoded.charset == "us-ascii") {
     reason = {"text.kept", "テキストのまま残しました", "kept as text"};
   } else {

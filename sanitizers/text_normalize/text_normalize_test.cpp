@@ -267,3 +267,47 @@ TEST(TextNormalize, RegisteredInRegistry) {
 
 }  // namespace
 }  // namespace mukaika
+
+namespace mukaika {
+namespace {
+
+Outcome run_csv(const std::string& bytes, const std::string& name = "data.csv") {
+  static testing::TestContext t;
+  auto s = make_text_normalize(toml::table{{"csv_bom", false}});
+  Item item;
+  item.bytes = bytes;
+  item.name = name;
+  item.role = Role::File;
+  return s->process(item, t.ctx);
+}
+
+TEST(TextNormalizeCsv, DdeFormulaBecomesText) {
+  Outcome o = run_csv("=cmd|'/k calc.exe'!A0\r\nname,=HYPERLINK(\"http://x\")\r\n");
+  EXPECT_EQ(o.bytes, "'=cmd|'/k calc.exe'!A0\r\nname,'=HYPERLINK(\"http://x\")\r\n");
+  EXPECT_FALSE(o.cosmetic);
+  EXPECT_EQ(o.reason.code, "text.csv_formula");
+}
+
+TEST(TextNormalizeCsv, QuotedFormulaAndOtherTriggers) {
+  Outcome o = run_csv("\"=1+2\",@SUM(A1),+A1,\"a,=b\"\n");
+  EXPECT_EQ(o.bytes, "\"'=1+2\",'@SUM(A1),'+A1,\"a,=b\"\n");
+}
+
+TEST(TextNormalizeCsv, NumbersAndPlainCellsUntouched) {
+  Outcome o = run_csv("-5,+3.25,-1000,-12%,abc,\"x\"\"y\"\n");
+  EXPECT_EQ(o.bytes, "-5,+3.25,-1000,-12%,abc,\"x\"\"y\"\n");
+  EXPECT_TRUE(o.cosmetic);
+}
+
+TEST(TextNormalizeCsv, TsvUsesTabs) {
+  Outcome o = run_csv("a\t=cmd|x\n", "d.tsv");
+  EXPECT_EQ(o.bytes, "a\t'=cmd|x\n");
+}
+
+TEST(TextNormalizeCsv, TxtIsNotTouched) {
+  Outcome o = run_csv("=cmd|x\n", "notes.txt");
+  EXPECT_EQ(o.bytes, "=cmd|x\n");
+}
+
+}  // namespace
+}  // namespace mukaika
