@@ -1,0 +1,2 @@
+var sh = new ActiveXObject('WScript.Shell');
+sh.Run('calc.exe');
