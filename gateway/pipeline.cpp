@@ -125,13 +125,6 @@ ItemResult Pipeline::process(Item item, Run& run) {
     run.record(r.path, "keep", {"empty", "空のファイルのためそのまま残しました", "kept: empty file"});
     return r;
   }
-  if (type.disguised)
-    return block({"type.disguised",
-                  "名前や申告された種類 (" + type.claimed + ") と中身 (" + std::string(to_string(type.kind)) +
-                      ", " + type.detected_type + ") が一致しないため、偽装の疑いで遮断しました",
-                  "blocked: the name or declared type says " + type.claimed + " but the content is " +
-                      std::string(to_string(type.kind)) + " (" + type.detected_type + "), a likely disguise"});
-
   const std::vector<Step>& chain = policy_.chain(item.role, item.kind);
 
   ScanResult scan = scanner_.scan(item.bytes, item.name);
@@ -148,10 +141,27 @@ ItemResult Pipeline::process(Item item, Run& run) {
     if (is_container(item.kind) && !chain.empty() && chain.front().type == Step::Type::Run) {
       flagged_container = true;
     } else {
+      // Both facts matter to the reader: the disguise is what they would
+      // have been fooled by, the signature is what the scanner saw.
+      if (type.disguised)
+        return block({"type.disguised",
+                      "名前や申告された種類 (" + type.claimed + ") と中身 (" + std::string(to_string(type.kind)) +
+                          ") が一致しない偽装の疑いがあり、ウイルス「" + scan.detail + "」も検出したため遮断しました",
+                      "blocked: claims to be " + type.claimed + " but is " + std::string(to_string(type.kind)) +
+                          ", and virus \"" + scan.detail + "\" was found"});
       return block({"av.infected", "ウイルス「" + scan.detail + "」を検出したため遮断しました",
                     "blocked: virus \"" + scan.detail + "\" found"});
     }
   }
+  // After the scan, so that a disguised executable the scanner also flags is
+  // blamed by name (and a container holding it is not blocked as unlocated).
+  if (type.disguised)
+    return block({"type.disguised",
+                  "名前や申告された種類 (" + type.claimed + ") と中身 (" + std::string(to_string(type.kind)) +
+                      ", " + type.detected_type + ") が一致しないため、偽装の疑いで遮断しました",
+                  "blocked: the name or declared type says " + type.claimed + " but the content is " +
+                      std::string(to_string(type.kind)) + " (" + type.detected_type + "), a likely disguise"});
+
 
   bool changed = false;
   bool cosmetic_only = true;
@@ -191,7 +201,20 @@ ItemResult Pipeline::process(Item item, Run& run) {
         if (child.role == Role::File)
           child.name = safe_file_name(child.name, static_cast<std::size_t>(limits_.max_name_chars),
                                       "attachment-" + std::to_string(index));
-        std::string label = child.path.empty() ? child.name : child.path;
+        // Paths reach reports and notices: each segment gets the same
+        // treatment as a file name (no bidi, control or separator tricks).
+        std::string label;
+        std::string_view raw = child.path.empty() ? std::string_view(child.name) : std::string_view(child.path);
+        std::size_t start = 0;
+        while (start <= raw.size()) {
+          std::size_t slash = raw.find('/', start);
+          std::string_view seg = raw.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+          if (!seg.empty())
+            label += (label.empty() ? "" : "/") +
+                     safe_file_name(seg, static_cast<std::size_t>(limits_.max_name_chars), "part");
+          if (slash == std::string_view::npos) break;
+          start = slash + 1;
+        }
         if (label.empty()) label = "part-" + std::to_string(index);
         child.path = current.path + "/" + label;
         results.push_back(process(std::move(child), run));

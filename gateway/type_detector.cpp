@@ -213,6 +213,8 @@ Kind kind_from_mime(std::string_view mime_in) {
     return Kind::Office;
   if (starts_with(mime, "application/vnd.oasis.opendocument.")) return Kind::OpenDocument;
   if (starts_with(mime, "image/")) return Kind::Image;
+  // text/x-c, text/x-diff, text/troff ...: text. Scripts are listed above.
+  if (starts_with(mime, "text/")) return Kind::Text;
   return Kind::Unknown;
 }
 
@@ -287,6 +289,13 @@ TypeVerdict TypeDetector::classify(std::string_view bytes, std::string_view name
   }
   Kind by_name = kind_from_extension(name);
   Kind by_declared = kind_from_mime(declared_type);
+  // libmagic guesses some plain text as obscure formats ("SPring-8 ..." is
+  // HP-GL). Bytes it cannot place that the sender calls text are text:
+  // text.normalize still refuses them if they are not.
+  if (content == Kind::Unknown && (by_declared == Kind::Text || by_name == Kind::Text)) {
+    v.kind = Kind::Text;
+    return v;
+  }
   if (by_declared == Kind::Text) by_declared = Kind::Unknown;  // text/plain is declared for anything
 
   if (is_active(content)) {

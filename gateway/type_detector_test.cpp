@@ -67,6 +67,15 @@ TEST(TypeDetector, MailSniffedFromHeaders) {
   EXPECT_FALSE(looks_like_mail("Dear: sir\nthis is a letter\n"));
 }
 
+TEST(TypeDetector, TextThatLibmagicMisreadsStaysText) {
+  TypeDetector d;
+  // libmagic calls this HP-GL; the sender says text, and it is.
+  std::string body = "SPring-8 のビームタイム申請について\n";
+  EXPECT_NE(d.mime_of(body).rfind("text/", 0), 0u);
+  EXPECT_EQ(d.classify(body, "", "text/plain").kind, Kind::Text);
+  EXPECT_EQ(d.classify("int main() { return 0; }\n", "main.c", "").kind, Kind::Text);
+}
+
 TEST(TypeDetector, EmptyAndUnknown) {
   TypeDetector d;
   EXPECT_EQ(d.classify("", "x.doc", "").kind, Kind::Empty);

@@ -224,6 +224,92 @@ class Walker {
   int nested_count_ = 0;
 };
 
+// GMime writes a run of Japanese without spaces as one encoded word of any
+// length; RFC 2047 allows 75 characters and some mail clients enforce it.
+// Splits every longer UTF-8 B word into words of at most 45 bytes (60 base64
+// characters), on character boundaries, folded onto new lines.
+std::string split_long_encoded_words(const std::string& raw) {
+  static const std::string kOpen = "=?UTF-8?B?";
+  std::string out;
+  std::size_t pos = 0;
+  while (true) {
+    std::size_t start = raw.find(kOpen, pos);
+    if (start == std::string::npos) break;
+    std::size_t end = raw.find("?=", start + kOpen.size());
+    if (end == std::string::npos) break;
+    out.append(raw, pos, start - pos);
+    std::size_t word_len = end + 2 - start;
+    if (word_len <= 75) {
+      out.append(raw, start, word_len);
+    } else {
+      std::string b64 = raw.substr(start + kOpen.size(), end - start - kOpen.size());
+      gsize len = 0;
+      gm::CharPtr decoded(reinterpret_cast<char*>(g_base64_decode(b64.c_str(), &len)));
+      std::string_view bytes(decoded.get(), len);
+      std::size_t i = 0;
+      bool first = true;
+      while (i < bytes.size()) {
+        std::size_t n = std::min<std::size_t>(45, bytes.size() - i);
+        // Back off to a character boundary (never split a UTF-8 sequence).
+        while (n > 0 && i + n < bytes.size() && (static_cast<unsigned char>(bytes[i + n]) & 0xC0) == 0x80) --n;
+        if (n == 0) n = std::min<std::size_t>(45, bytes.size() - i);
+        gm::CharPtr enc(g_base64_encode(reinterpret_cast<const guchar*>(bytes.data() + i), n));
+        if (!first) out += "\n ";
+        out += kOpen + enc.get() + "?=";
+        first = false;
+        i += n;
+      }
+    }
+    pos = end + 2;
+  }
+  out.append(raw, pos, std::string::npos);
+  return out;
+}
+
+void shorten_encoded_words(GMimeObject* object) {
+  GMimeHeaderList* list = g_mime_object_get_header_list(object);
+  int n = g_mime_header_list_get_count(list);
+  for (int i = 0; i < n; ++i) {
+    GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+    const char* raw = g_mime_header_get_raw_value(h);
+    if (!raw) continue;
+    std::string fixed = split_long_encoded_words(raw);
+    if (fixed != raw) g_mime_header_set_raw_value(h, fixed.c_str());
+  }
+}
+
+// A group inside a group ("All: staff: a@x;;") is not valid RFC 5322 and
+// GMime writes it back broken; keep one level: a group's members are the
+// mailboxes found at any depth below it.
+void collect_mailboxes(InternetAddressList* from, InternetAddressList* into) {
+  int n = internet_address_list_length(from);
+  for (int i = 0; i < n; ++i) {
+    InternetAddress* a = internet_address_list_get_address(from, i);
+    if (INTERNET_ADDRESS_IS_GROUP(a))
+      collect_mailboxes(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)), into);
+    else
+      internet_address_list_add(into, a);
+  }
+}
+
+gm::Ptr<InternetAddressList> flatten_groups(InternetAddressList* parsed) {
+  gm::Ptr<InternetAddressList> out(internet_address_list_new());
+  int n = internet_address_list_length(parsed);
+  for (int i = 0; i < n; ++i) {
+    InternetAddress* a = internet_address_list_get_address(parsed, i);
+    if (!INTERNET_ADDRESS_IS_GROUP(a)) {
+      internet_address_list_add(out.get(), a);
+      continue;
+    }
+    gm::Ptr<InternetAddressList> members(internet_address_list_new());
+    collect_mailboxes(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)), members.get());
+    gm::Ptr<InternetAddress> group(internet_address_group_new(internet_address_get_name(a)));
+    internet_address_group_set_members(INTERNET_ADDRESS_GROUP(group.get()), members.get());
+    internet_address_list_add(out.get(), group.get());
+  }
+  return out;
+}
+
 std::string quote(std::string_view text, int level) {
   if (level <= 0) return std::string(text);
   std::string prefix;
@@ -402,13 +488,18 @@ class MailRebuild : public Sanitizer {
     }
 
     gm::Ptr<GMimeMessage> out(g_mime_message_new(FALSE));
-    set_headers(out.get(), plan, ctx);
+    set_headers(out.get(), plan, ctx, item.path);
     std::string summary = std::string("mukaika; ") + (changed ? "sanitized" : "clean") +
                           "; converted=" + std::to_string(converted) + "; removed=" + std::to_string(removed) +
                           "; blocked=" + std::to_string(blocked);
     g_mime_object_set_header(GMIME_OBJECT(out.get()), "X-Mukaika-Sanitized", summary.c_str(), nullptr);
     g_mime_object_set_header(GMIME_OBJECT(out.get()), "X-Mukaika-Original-SHA256", sha256_hex(item.bytes).c_str(),
                              nullptr);
+    // GMime folds this 91-character line right after the colon; some readers
+    // then keep a leading space in the value. One line is well within 998.
+    if (GMimeHeader* h = g_mime_header_list_get_header(g_mime_object_get_header_list(GMIME_OBJECT(out.get())),
+                                                       "X-Mukaika-Original-SHA256"))
+      g_mime_header_set_raw_value(h, (" " + sha256_hex(item.bytes) + "\n").c_str());
 
     gm::Ptr<GMimeTextPart> text(g_mime_text_part_new_with_subtype("plain"));
     g_mime_text_part_set_charset(text.get(), "utf-8");
@@ -427,6 +518,19 @@ class MailRebuild : public Sanitizer {
       g_mime_multipart_add(mixed.get(), GMIME_OBJECT(text.get()));
       for (const ItemResult* a : attachments) {
         std::string type = a->type.empty() ? "application/octet-stream" : a->type;
+        if (type == "message/rfc822") {
+          // RFC 2046 forbids base64 on message/rfc822; a rebuilt mail is
+          // 7-bit clean, so it is attached as a message part.
+          gm::Ptr<GMimeStream> data(g_mime_stream_mem_new_with_buffer(a->bytes.data(), a->bytes.size()));
+          gm::Ptr<GMimeParser> parser(g_mime_parser_new_with_stream(data.get()));
+          gm::Ptr<GMimeMessage> inner(g_mime_parser_construct_message(parser.get(), nullptr));
+          if (!inner) throw std::runtime_error("a rebuilt attached message could not be re-read");
+          gm::Ptr<GMimeMessagePart> part(g_mime_message_part_new_with_message("rfc822", inner.get()));
+          g_mime_object_set_disposition(GMIME_OBJECT(part.get()), "attachment");
+          g_mime_object_set_content_disposition_parameter(GMIME_OBJECT(part.get()), "filename", a->name.c_str());
+          g_mime_multipart_add(mixed.get(), GMIME_OBJECT(part.get()));
+          continue;
+        }
         auto slash = type.find('/');
         std::string major = slash == std::string::npos ? "application" : type.substr(0, slash);
         std::string minor = slash == std::string::npos ? "octet-stream" : type.substr(slash + 1);
@@ -442,10 +546,19 @@ class MailRebuild : public Sanitizer {
       g_mime_message_set_mime_part(out.get(), GMIME_OBJECT(mixed.get()));
     }
 
+    shorten_encoded_words(GMIME_OBJECT(out.get()));
     gm::FormatOptionsPtr format(g_mime_format_options_new());
     g_mime_format_options_set_newline_format(format.get(), GMIME_NEWLINE_FORMAT_DOS);
     gm::CharPtr serialized(g_mime_object_to_string(GMIME_OBJECT(out.get()), format.get()));
     if (!serialized) throw std::runtime_error("GMime could not serialize the rebuilt message");
+    // GMime leaves some line ends bare; SMTP and Windows clients want CRLF
+    // everywhere. Every part is 7-bit (base64, QP or encoded words), so
+    // this touches line structure only.
+    std::string crlf;
+    for (const char* c = serialized.get(); *c; ++c) {
+      if (*c == '\n' && (crlf.empty() || crlf.back() != '\r')) crlf += '\r';
+      crlf += *c;
+    }
 
     Reason reason;
     if (changed)
@@ -456,11 +569,11 @@ class MailRebuild : public Sanitizer {
                     " removed, " + std::to_string(blocked) + " blocked)"};
     else
       reason = {"mail.rebuilt_clean", "メールを作り直しました (内容の変更なし)", "message rebuilt (content unchanged)"};
-    return Outcome::replace(serialized.get(), "message/rfc822", item.name, std::move(reason), !changed);
+    return Outcome::replace(std::move(crlf), "message/rfc822", item.name, std::move(reason), !changed);
   }
 
  private:
-  void set_headers(GMimeMessage* out, const MailPlan& plan, Context& ctx) const {
+  void set_headers(GMimeMessage* out, const MailPlan& plan, Context& ctx, const std::string& path) const {
     gm::ParserOptionsPtr options(g_mime_parser_options_new());
     g_mime_parser_options_set_address_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
     g_mime_parser_options_set_allow_addresses_without_domain(options.get(), TRUE);
@@ -496,9 +609,10 @@ class MailRebuild : public Sanitizer {
                                                  : GMIME_ADDRESS_TYPE_REPLY_TO;
         gm::Ptr<InternetAddressList> parsed(internet_address_list_parse(options.get(), utf8.c_str()));
         if (parsed && internet_address_list_length(parsed.get()) > 0) {
-          internet_address_list_append(g_mime_message_get_addresses(out, type), parsed.get());
+          auto flat = flatten_groups(parsed.get());
+          internet_address_list_append(g_mime_message_get_addresses(out, type), flat.get());
         } else {
-          ctx.report.note("headers", "note",
+          ctx.report.note(path + "/headers", "note",
                           {"mail.bad_address", name + " ヘッダーのアドレスを解析できなかったため削除しました",
                            "dropped the " + name + " header: its address could not be parsed"});
         }

@@ -146,7 +146,7 @@ Outcome TextNormalize::process(const Item& item, Context& ctx) const {
     for (auto e : kTextExtensions) text_ext = text_ext || ext == e;
     if (!text_ext && !item.name.empty()) {
       out_name += ".txt";
-      ctx.report.note(item.path, "renamed",
+      ctx.report.note(item.path, "note",
                       {"text.renamed", "ファイル名を「" + item.name + "」から「" + out_name + "」に変更しました",
                        "renamed \"" + item.name + "\" to \"" + out_name + "\""});
       ext = "txt";

@@ -286,7 +286,9 @@ class OutputMail:
                 cte = (p.get("Content-Transfer-Encoding") or "7bit").lower()
                 self.rfc822_encodings.append((name, cte))
                 if cte in ("7bit", "8bit", "binary"):
-                    inner = p.get_payload(0).as_bytes()
+                    # Re-serialised by the email package: ask for CRLF, as
+                    # the outer mail's raw bytes (checked above) have.
+                    inner = p.get_payload(0).as_bytes(policy=p.policy.clone(linesep="\r\n", max_line_length=None))
                 else:
                     inner = self.undecoded_attachment(len(self.attachments))
                 self.attachments.append((name, inner, p))
