@@ -1,9 +1,13 @@
 #include "type_detector.h"
 
+#include "ole/compound_file.h"
+
 #include <magic.h>
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <utility>
 
@@ -254,10 +258,33 @@ bool looks_like_mail(std::string_view bytes) {
 
 struct TypeDetector::Magic {
   magic_t handle = nullptr;
+  magic_t describer = nullptr;  // full descriptions, for the few checks that need them
   ~Magic() {
     if (handle) magic_close(handle);
+    if (describer) magic_close(describer);
   }
 };
+
+namespace {
+
+// An OLE2 document that cannot be read without a password: PowerPoint's
+// RC4 encryption leaves an EncryptedSummary stream; Word and Excel set bit 0
+// (password protected) of the summary's Security property, which libmagic's
+// CDF reader prints as "Security: N".
+bool legacy_office_encrypted(std::string_view bytes, const char* description) {
+  if (auto dir = ole::read_directory(bytes)) {
+    if (ole::has_entry(*dir, "EncryptedSummary") || ole::has_entry(*dir, "EncryptionInfo") ||
+        ole::has_entry(*dir, "EncryptedPackage"))
+      return true;
+  }
+  if (!description) return false;
+  const char* sec = std::strstr(description, "Security: ");
+  if (!sec) return false;
+  long value = std::strtol(sec + 10, nullptr, 10);
+  return (value & 1) != 0;
+}
+
+}  // namespace
 
 TypeDetector::TypeDetector() : magic_(std::make_unique<Magic>()) {
   // No decompression (that would be parsing hostile archives here) and no
@@ -267,6 +294,9 @@ TypeDetector::TypeDetector() : magic_(std::make_unique<Magic>()) {
   if (magic_load(magic_->handle, nullptr) != 0)
     throw std::runtime_error(std::string("libmagic: cannot load the magic database: ") +
                              magic_error(magic_->handle));
+  magic_->describer = magic_open(MAGIC_NONE | MAGIC_ERROR | MAGIC_NO_CHECK_COMPRESS);
+  if (!magic_->describer || magic_load(magic_->describer, nullptr) != 0)
+    throw std::runtime_error("libmagic: cannot load the magic database for descriptions");
 }
 
 TypeDetector::~TypeDetector() = default;
@@ -283,6 +313,10 @@ TypeVerdict TypeDetector::classify(std::string_view bytes, std::string_view name
   TypeVerdict v;
   v.detected_type = mime_of(bytes);
   Kind content = kind_from_mime(v.detected_type);
+  if (content == Kind::OfficeLegacy &&
+      legacy_office_encrypted(bytes, magic_buffer(magic_->describer, bytes.data(), bytes.size()))) {
+    content = Kind::Encrypted;
+  }
   if (content == Kind::Text && looks_like_mail(bytes)) {
     content = Kind::Mail;
     v.detected_type = "message/rfc822";

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "test_support.h"
 
 namespace mukaika {
@@ -82,6 +86,23 @@ TEST(TypeDetector, EmptyAndUnknown) {
   std::string noise;
   for (int i = 0; i < 256; ++i) noise += static_cast<char>((i * 73 + 11) & 0xFF);
   EXPECT_EQ(d.classify(noise, "blob.bin", "").kind, Kind::Unknown);
+}
+
+TEST(TypeDetector, PasswordProtectedLegacyOfficeIsEncrypted) {
+  const std::filesystem::path dir = "/work/shared/corpus/oletools";
+  if (!std::filesystem::exists(dir)) GTEST_SKIP() << dir << " missing (../shared/corpus)";
+  auto read = [](const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  TypeDetector d;
+  for (const char* f : {"encrypted/encrypted.doc", "encrypted/encrypted.xls", "encrypted/encrypted.ppt",
+                        "encrypted/dde-test-encrypt-standardpassword.xls"})
+    EXPECT_EQ(d.classify(read(dir / f), f, "").kind, Kind::Encrypted) << f;
+  for (const char* f : {"msodde/harmless-clean.doc", "olevba/sample_with_vba.ppt", "oleobj/embedded-simple-2007.xls"})
+    EXPECT_EQ(d.classify(read(dir / f), f, "").kind, Kind::OfficeLegacy) << f;
 }
 
 TEST(TypeDetector, MimeKinds) {
