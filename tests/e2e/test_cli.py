@@ -1078,6 +1078,29 @@ class CliTests(MukaikaCase):
         self.assertIn(os.path.basename(os.path.dirname(SIGNATURES)) + "/clamav", run.stderr)
         self.assertIn("av.infected", self.codes(run.item(path)))
 
+    def test_refuses_to_run_without_a_loadable_database(self):
+        empty = os.path.join(self.tmp, "empty-db")
+        os.makedirs(empty, exist_ok=True)
+        cfg = self.write("nodb.toml", ('[antivirus]\ndatabase = "%s"\n' % empty).encode("utf-8"))
+        out = os.path.join(self.tmp, "nodb-out")
+        proc = run_bin(["sanitize", "--config", cfg, "--out", out, os.path.join(FILES_DIR, "readme.txt")])
+        err = proc.stderr.decode("utf-8")
+        self.assertEqual(proc.returncode, 2, err)
+        self.assertIn(empty, err)            # names the directory
+        self.assertIn("freshclam", err)      # and says what to do
+        self.assertFalse(os.path.exists(os.path.join(out, "readme.txt")), "ran without a scanner")
+
+    def test_running_without_a_scanner_needs_explicit_configuration(self):
+        empty = os.path.join(self.tmp, "empty-db2")
+        os.makedirs(empty, exist_ok=True)
+        cfg = self.write("noav.toml", ('[antivirus]\ndatabase = "%s"\nrequired = false\n' % empty).encode("utf-8"))
+        out = os.path.join(self.tmp, "noav-out")
+        proc = run_bin(["sanitize", "--config", cfg, "--out", out, os.path.join(FILES_DIR, "readme.txt")])
+        err = proc.stderr.decode("utf-8")
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn("antivirus.required = false", err)  # the warning says why it runs unprotected
+        self.assertTrue(os.path.exists(os.path.join(out, "readme.txt")))
+
     def test_report_to_unwritable_place_is_exit_2(self):
         proc = run_bin(["sanitize", "--config", self.config, "--out", os.path.join(self.tmp, "o"), "--report",
                         os.path.join(self.tmp, "no-such-dir", "r.json"), os.path.join(FILES_DIR, "readme.txt")])
