@@ -1,5 +1,7 @@
 #include "file_name.h"
 
+#include "text/utf8.h"
+
 #include <array>
 #include <vector>
 
@@ -7,65 +9,18 @@ namespace mukaika {
 
 namespace {
 
-// Decodes UTF-8 leniently: an invalid byte becomes U+FFFD.
 std::vector<char32_t> decode(std::string_view s) {
   std::vector<char32_t> out;
   std::size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    bool ok = len > 0 && i + len <= s.size();
-    for (int k = 1; ok && k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) ok = false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (ok && ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-               cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)))
-      ok = false;
-    if (!ok) {
-      out.push_back(0xFFFD);
-      ++i;
-    } else {
-      out.push_back(cp);
-      i += len;
-    }
-  }
+  while (i < s.size()) out.push_back(utf8::next(s, i));
   return out;
-}
-
-void encode(char32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 std::string encode(const std::vector<char32_t>& cps) {
   std::string out;
-  for (char32_t cp : cps) encode(cp, out);
+  for (char32_t cp : cps) utf8::append(out, cp);
   return out;
 }
-
-bool invisible_or_bidi(char32_t c) {
-  return (c >= 0x200B && c <= 0x200F) || (c >= 0x202A && c <= 0x202E) || (c >= 0x2060 && c <= 0x2064) ||
-         (c >= 0x2066 && c <= 0x2069) || c == 0x061C || c == 0xFEFF || c == 0x00AD || c == 0x180E ||
-         (c >= 0xFFF9 && c <= 0xFFFB);
-}
-
-bool control(char32_t c) { return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x2028 || c == 0x2029; }
 
 // Characters Windows refuses in names, and both path separators (including
 // the full-width and look-alike ones some viewers fold to '/').
@@ -108,8 +63,8 @@ std::string safe_file_name(std::string_view name, std::size_t max_chars, std::st
       cps.clear();
       continue;
     }
-    if (invisible_or_bidi(c)) continue;
-    if (control(c)) {
+    if (utf8::is_invisible(c)) continue;
+    if (utf8::is_control(c) || c == 0x2028 || c == 0x2029) {
       cps.push_back('_');
       continue;
     }

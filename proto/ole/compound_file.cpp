@@ -1,5 +1,7 @@
 #include "ole/compound_file.h"
 
+#include "text/utf8.h"
+
 #include <algorithm>
 #include <cstring>
 #include <unordered_set>
@@ -90,17 +92,8 @@ std::string utf16_name(std::string_view raw, std::size_t bytes) {
       out += "\\x";
       out += kHex[c >> 4];
       out += kHex[c & 0xF];
-    } else if (c < 0x80) {
-      out += static_cast<char>(c);
-    } else if (c < 0x800) {
-      out += static_cast<char>(0xC0 | (c >> 6));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    } else if (c >= 0xD800 && c <= 0xDFFF) {
-      out += "\xEF\xBF\xBD";  // lone surrogate halves are not worth pairing for a name
     } else {
-      out += static_cast<char>(0xE0 | (c >> 12));
-      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (c & 0x3F));
+      utf8::append(out, c);  // lone surrogate halves become U+FFFD
     }
   }
   return out;

@@ -40,6 +40,7 @@
 
 #include "html_to_text/html_to_text_internal.h"
 #include "mime/charset.h"
+#include "text/utf8.h"
 #include "registry.h"
 
 namespace mukaika {
@@ -114,68 +115,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// One code point from s at i (advancing i). Invalid sequences give U+FFFD and
-// consume one byte, so the output is valid UTF-8 whatever comes in.
-char32_t next_code_point(std::string_view s, std::size_t& i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) {
-    ++i;
-    return c;
-  }
-  std::size_t len = 0;
-  char32_t cp = 0;
-  if ((c & 0xE0) == 0xC0) {
-    len = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    ++i;
-    return 0xFFFD;
-  }
-  if (s.size() - i < len) {
-    ++i;
-    return 0xFFFD;
-  }
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0) != 0x80) {
-      ++i;
-      return 0xFFFD;
-    }
-    cp = (cp << 6) | (cc & 0x3F);
-  }
-  static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-    ++i;
-    return 0xFFFD;
-  }
-  i += len;
-  return cp;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // Characters never written: controls (tab and line breaks are handled by the
 // caller) and invisible format characters that hide text or reorder it for
 // display (U+202E makes "gpj.exe" look like "exe.jpg"): zero-width and bidi
@@ -183,11 +122,7 @@ void append_utf8(std::string& out, char32_t cp) {
 // and Unicode tag characters (invisible ASCII look-alikes).
 bool is_dropped(char32_t cp) {
   if (cp < 0x20) return cp != '\t' && cp != '\n' && cp != '\r';
-  if (cp >= 0x7F && cp <= 0x9F) return true;
-  if (cp == 0xAD || cp == 0x061C || cp == 0x180E || cp == 0xFEFF) return true;
-  return (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
-         (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) ||
-         (cp >= 0xFFF9 && cp <= 0xFFFB) || (cp >= 0xE0000 && cp <= 0xE007F);
+  return utf8::is_control(cp) || utf8::is_invisible(cp);
 }
 
 // East Asian Wide/Fullwidth/Halfwidth, Hangul excluded (Korean uses spaces).
@@ -206,7 +141,7 @@ std::string clean_inline(std::string_view s) {
   std::string out;
   bool space = false;
   for (std::size_t i = 0; i < s.size();) {
-    char32_t cp = next_code_point(s, i);
+    char32_t cp = utf8::next(s, i);
     if (is_html_space(cp) || cp == 0xA0) {
       space = true;
       continue;
@@ -214,7 +149,7 @@ std::string clean_inline(std::string_view s) {
     if (is_dropped(cp)) continue;
     if (space && !out.empty()) out += ' ';
     space = false;
-    append_utf8(out, cp);
+    utf8::append(out, cp);
   }
   return out;
 }
@@ -338,7 +273,7 @@ class TextWriter {
 
   void text(std::string_view utf8, bool preformatted) {
     for (std::size_t i = 0; i < utf8.size();) {
-      char32_t cp = next_code_point(utf8, i);
+      char32_t cp = utf8::next(utf8, i);
       if (!preformatted && is_html_space(cp)) {
         pending_space_ = true;
         if (cp == '\n' || cp == '\r') pending_segment_break_ = true;
@@ -410,7 +345,7 @@ class TextWriter {
     if (!visible && !started()) return;  // the output starts with its first visible character
     begin_content(cp);
     std::size_t before = out_.size();
-    append_utf8(out_, cp);
+    utf8::append(out_, cp);
     if (!captures_.empty()) captures_.back().append(out_, before, std::string::npos);
     last_cp_ = cp;
     if (visible) {
