@@ -72,8 +72,11 @@ Reason Policy::removal_reason(Kind kind) {
     case Kind::Archive:
       return {"policy.archive", "圧縮ファイルの展開・検査が有効でないため削除しました",
               "removed: opening and checking archives is not enabled"};
-    case Kind::Office:
     case Kind::OfficeLegacy:
+      return {"policy.office_legacy",
+              "古い形式の Office 文書 (.doc/.xls/.ppt) は中身を検査・無害化できないため削除しました。送信者に PDF か .docx 形式での再送を依頼してください",
+              "removed: legacy binary Office files (.doc/.xls/.ppt) cannot be inspected or sanitized; ask the sender for PDF or .docx"};
+    case Kind::Office:
     case Kind::OpenDocument:
       return {"policy.office", "Office 文書の無害化 (マクロ等の除去) が有効でないため削除しました",
               "removed: Office document sanitizing (macro removal) is not enabled"};

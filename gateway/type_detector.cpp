@@ -317,6 +317,14 @@ TypeVerdict TypeDetector::classify(std::string_view bytes, std::string_view name
       legacy_office_encrypted(bytes, magic_buffer(magic_->describer, bytes.data(), bytes.size()))) {
     content = Kind::Encrypted;
   }
+  // libmagic names some OOXML packages only in its description ("Microsoft
+  // OOXML", MIME application/octet-stream): those whose first zip member is
+  // not [Content_Types].xml. XPS is described the same way; office.strip_active
+  // tells them apart and removes what is not Word, Excel or PowerPoint.
+  if (content == Kind::Unknown && v.detected_type == "application/octet-stream") {
+    const char* d = magic_buffer(magic_->describer, bytes.data(), bytes.size());
+    if (d && std::string_view(d).starts_with("Microsoft OOXML")) content = Kind::Office;
+  }
   if (content == Kind::Text && looks_like_mail(bytes)) {
     content = Kind::Mail;
     v.detected_type = "message/rfc822";

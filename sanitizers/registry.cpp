@@ -2,6 +2,8 @@
 
 #include "html_to_text/html_to_text.h"
 #include "mail_rebuild/mail_rebuild.h"
+#include "office_strip/office_strip.h"
+#include "rtf_strip/rtf_strip.h"
 #include "text_normalize/text_normalize.h"
 
 namespace mukaika {
@@ -35,6 +37,8 @@ void register_builtin_sanitizers(SanitizerRegistry& registry) {
   registry.add("mail.rebuild", make_mail_rebuild);
   registry.add("text.normalize", make_text_normalize);
   registry.add("html.to_text", make_html_to_text);
+  registry.add("office.strip_active", make_office_strip_active);
+  registry.add("rtf.strip", make_rtf_strip);
 }
 
 }  // namespace mukaika
