@@ -17,8 +17,16 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libssl-dev
   libpoppler-cpp-dev libpoppler-glib-dev libcairo2-dev libarchive-dev
   libseccomp-dev libboost-dev libboost-system-dev
+  # pdf.rasterize, image.reencode; Japanese fonts for PDFs that do not embed theirs,
+  # and poppler-data: the CMaps Poppler needs to read Adobe-Japan1 CID fonts at all
+  libdeflate-dev libturbojpeg0-dev libpng-dev libgif-dev libtiff-dev libwebp-dev librsvg2-dev
+  libfontconfig-dev fonts-ipafont-gothic fonts-ipafont-mincho poppler-data
   # tests
   libgtest-dev libgmock-dev python3 clamav-testfiles swaks
+  # PDF tests and benchmark: encrypted PDFs, pdftoppm, peak memory
+  qpdf poppler-utils time
+  # archive.flatten tests: hand-built zips (raw deflate, CRC-32)
+  zlib1g-dev
 )
 
 missing=()

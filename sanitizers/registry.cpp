@@ -1,6 +1,9 @@
 #include "registry.h"
 
+#include "archive_flatten/archive_flatten.h"
 #include "html_to_text/html_to_text.h"
+#include "image_reencode/image_reencode.h"
+#include "pdf_rasterize/pdf_rasterize.h"
 #include "mail_rebuild/mail_rebuild.h"
 #include "office_strip/office_strip.h"
 #include "rtf_strip/rtf_strip.h"
@@ -37,6 +40,9 @@ void register_builtin_sanitizers(SanitizerRegistry& registry) {
   registry.add("mail.rebuild", make_mail_rebuild);
   registry.add("text.normalize", make_text_normalize);
   registry.add("html.to_text", make_html_to_text);
+  registry.add("pdf.rasterize", make_pdf_rasterize);
+  registry.add("image.reencode", make_image_reencode);
+  registry.add("archive.flatten", make_archive_flatten);
   registry.add("office.strip_active", make_office_strip_active);
   registry.add("rtf.strip", make_rtf_strip);
 }

@@ -437,18 +437,22 @@ CSV2_ROWS = [
 ]
 
 # many-attachments.eml: name -> reason code (None: kept).
+# (name as attached, what the gateway does, reason code, name delivered as;
+#  None when the attachment is removed)
 MANY_ATTACHMENTS = [
-    ("setup.exe", "policy.executable"),
-    ("請求書.js", "policy.script"),
-    ("資料.lnk", "policy.shortcut"),
-    ("ディスク.iso", "policy.disk_image"),
-    ("報告書.docx", None),  # rebuilt by office.strip_active; nothing active in it, so kept
-    ("資料一式.docx", "policy.archive"),
-    ("写真.png", "policy.image"),
-    ("案内.pdf", "policy.pdf"),
-    ("ページ.html", "policy.html"),
-    ("データ.bin", "policy.unknown"),
-    ("議事録.txt", None),
+    ("setup.exe", "remove", "policy.executable", None),
+    ("請求書.js", "remove", "policy.script", None),
+    ("資料.lnk", "remove", "policy.shortcut", None),
+    ("ディスク.iso", "remove", "policy.disk_image", None),
+    # rebuilt by office.strip_active; nothing active in it, so kept
+    ("報告書.docx", "keep", "office.rebuilt", "報告書.docx"),
+    # a plain zip named .docx: opened, checked, repacked, and named for what it is
+    ("資料一式.docx", "keep", "archive.repacked", "資料一式.zip"),
+    ("写真.png", "convert", "image.reencoded", "写真.png"),
+    ("案内.pdf", "convert", "pdf.rasterized", "案内.pdf"),
+    ("ページ.html", "remove", "policy.html", None),
+    ("データ.bin", "remove", "policy.unknown", None),
+    ("議事録.txt", "keep", "text.kept", "議事録.txt"),
 ]
 MANY_TEXT = "10月1日 定例会議 議事録\r\n出席者：髙橋、山﨑\r\n"
 
@@ -948,7 +952,7 @@ def many_attachments():
     name = "many-attachments.eml"
     payloads = many_payloads()
     parts = [text_part_jis("各種資料を送付します。\n")]
-    for fname, _ in MANY_ATTACHMENTS:
+    for fname, *_ in MANY_ATTACHMENTS:
         data, ctype = payloads[fname]
         parts.append(attachment("filename*=UTF-8''" + pct(fname.encode("utf-8")), data, ctype))
     return multipart_mixed(common_head(name), "=_mukaika_many_010", parts)
