@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <pwd.h>
+
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -26,10 +28,11 @@ class Checker {
   // Validates `user` (the file's own table: lines point into it) and the
   // merged result `merged`.
   void check(const toml::table& user, const toml::table& merged) {
-    static const std::set<std::string> kTop{"language", "limits", "antivirus", "policy", "sanitizer"};
+    static const std::set<std::string> kTop{"language", "limits", "antivirus", "workers", "policy", "sanitizer"};
     for (const auto& [key, node] : user) {
       if (!kTop.count(std::string(key.str())))
-        problem(&node, "unknown key \"" + std::string(key.str()) + "\" (known: language, limits, antivirus, policy, sanitizer)");
+        problem(&node, "unknown key \"" + std::string(key.str()) +
+                           "\" (known: language, limits, antivirus, workers, policy, sanitizer)");
     }
     if (const auto* lang = user.get("language")) {
       auto v = lang->value<std::string>();
@@ -50,6 +53,13 @@ class Checker {
                  {"max_recursion", 1, 64},
                  {"max_files", 1, 10000000}},
                 {"database", "temp_dir"}, {"required"});
+    check_table(user, "workers",
+                {{"count", 0, 256},
+                 {"memory_mb", 64, 1048576},
+                 {"time_limit_seconds", 0, 86400},
+                 {"recycle_after", 1, 1000000}},
+                {"user"}, {"require_full_sandbox"});
+    check_workers(user, merged);
     check_policy(user, merged);
     check_sanitizers(user, merged);
     // libclamav only partly scans a zip member larger than its file limit
@@ -105,6 +115,27 @@ class Checker {
         if (!value.is_boolean()) problem(&value, std::string(section) + "." + k + " must be true or false");
       }
       if (!known) problem(&value, "unknown key " + std::string(section) + "." + k);
+    }
+  }
+
+  void check_workers(const toml::table& user, const toml::table& merged) {
+    // A worker's time limit below the pipeline's would kill items the
+    // pipeline was about to block with a clearer reason.
+    auto limit = merged["workers"]["time_limit_seconds"].value<std::int64_t>();
+    auto pipeline = merged["limits"]["max_seconds"].value<std::int64_t>();
+    if (limit && pipeline && *limit != 0 && *limit < *pipeline) {
+      const toml::node* at = user["workers"]["time_limit_seconds"].node();
+      if (!at) at = user["limits"]["max_seconds"].node();
+      problem(at, "workers.time_limit_seconds (" + std::to_string(*limit) + ") must be 0 (automatic) or at least "
+                  "limits.max_seconds (" + std::to_string(*pipeline) + ")");
+    }
+    if (auto name = merged["workers"]["user"].value<std::string>()) {
+      const toml::node* at = user["workers"]["user"].node();
+      const passwd* pw = name->empty() ? nullptr : ::getpwnam(name->c_str());
+      if (!pw)
+        problem(at, "workers.user: no such user \"" + *name + "\" (workers run as this user when mukaika runs as root)");
+      else if (pw->pw_uid == 0)
+        problem(at, "workers.user must not be root: workers parse untrusted content");
     }
   }
 
@@ -261,6 +292,13 @@ Config build(const toml::table& merged, std::string source) {
   c.antivirus.max_file_bytes = static_cast<std::uint64_t>(av["max_file_bytes"].value_or<std::int64_t>(0));
   c.antivirus.max_recursion = av["max_recursion"].value_or(16u);
   c.antivirus.max_files = av["max_files"].value_or(10000u);
+  auto wk = merged["workers"];
+  c.workers.count = wk["count"].value_or(c.workers.count);
+  c.workers.memory_mb = static_cast<std::uint64_t>(wk["memory_mb"].value_or<std::int64_t>(1024));
+  c.workers.time_limit_seconds = wk["time_limit_seconds"].value_or(c.workers.time_limit_seconds);
+  c.workers.recycle_after = wk["recycle_after"].value_or(c.workers.recycle_after);
+  c.workers.user = wk["user"].value_or(c.workers.user);
+  c.workers.require_full_sandbox = wk["require_full_sandbox"].value_or(c.workers.require_full_sandbox);
   c.policy_file = read_policy(merged, "file");
   c.policy_body = read_policy(merged, "body");
   if (const auto* s = merged["sanitizer"].as_table()) c.sanitizer_options = *s;

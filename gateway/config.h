@@ -28,11 +28,22 @@ struct AntivirusConfig {
   unsigned max_files = 0;
 };
 
+// The sandboxed workers that run the pipeline (gateway/worker).
+struct WorkersConfig {
+  int count = 0;                       // 0 = one per CPU core
+  std::uint64_t memory_mb = 1024;      // address space per worker beyond the shared engine
+  int time_limit_seconds = 0;          // wall clock per item; 0 = limits.max_seconds + 10
+  int recycle_after = 100;             // items a worker serves before it is replaced
+  std::string user = "nobody";         // the workers' user when mukaika runs as root
+  bool require_full_sandbox = true;    // refuse to run without network namespace and Landlock
+};
+
 struct Config {
   std::string source;  // "embedded default" or the file's path
   Language language = Language::Ja;
   Limits limits;
   AntivirusConfig antivirus;
+  WorkersConfig workers;
   std::map<Kind, std::vector<std::string>> policy_file;
   std::map<Kind, std::vector<std::string>> policy_body;
   toml::table sanitizer_options;  // name -> options table

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "test_support.h"
 
@@ -88,6 +89,55 @@ TEST(Config, ItemLimitMustFitTheScanner) {
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0].line, 2);
   EXPECT_NE(problems[0].message.find("max_file_bytes"), std::string::npos);
+}
+
+TEST(Config, WorkersSection) {
+  Config d = load_config(std::nullopt, registry());
+  EXPECT_EQ(d.workers.count, 0);  // one per core
+  EXPECT_EQ(d.workers.recycle_after, 100);
+  EXPECT_EQ(d.workers.user, "nobody");
+  EXPECT_TRUE(d.workers.require_full_sandbox);
+  auto path = write_temp("workers.toml",
+                         "[workers]\ncount = 3\nmemory_mb = 256\ntime_limit_seconds = 200\nrecycle_after = 1\n"
+                         "require_full_sandbox = false\n");
+  Config c = load_config(path, registry());
+  EXPECT_EQ(c.workers.count, 3);
+  EXPECT_EQ(c.workers.memory_mb, 256u);
+  EXPECT_EQ(c.workers.time_limit_seconds, 200);
+  EXPECT_EQ(c.workers.recycle_after, 1);
+  EXPECT_FALSE(c.workers.require_full_sandbox);
+  EXPECT_EQ(c.workers.user, "nobody");  // untouched default
+}
+
+TEST(Config, WorkersProblemsAreReportedWithTheirLines) {
+  auto path = write_temp("badworkers.toml",
+                         "[limits]\n"                    // 1
+                         "max_seconds = 60\n"            // 2
+                         "[workers]\n"                   // 3
+                         "count = -1\n"                  // 4
+                         "memory_mb = 1\n"               // 5
+                         "recycle_after = 0\n"           // 6
+                         "time_limit_seconds = 30\n"     // 7: below limits.max_seconds
+                         "user = \"root\"\n"             // 8: workers must not be root
+                         "require_full_sandbox = \"yes\"\n"  // 9
+                         "sandbox = \"off\"\n");          // 10
+  auto problems = check_config_file(path, registry());
+  std::map<int, std::string> by_line;
+  for (const auto& p : problems) by_line[p.line] += p.message + ";";
+  EXPECT_NE(by_line[4].find("workers.count"), std::string::npos);
+  EXPECT_NE(by_line[5].find("workers.memory_mb"), std::string::npos);
+  EXPECT_NE(by_line[6].find("workers.recycle_after"), std::string::npos);
+  EXPECT_NE(by_line[7].find("limits.max_seconds"), std::string::npos) << by_line[7];
+  EXPECT_NE(by_line[8].find("root"), std::string::npos);
+  EXPECT_NE(by_line[9].find("true or false"), std::string::npos);
+  EXPECT_NE(by_line[10].find("workers.sandbox"), std::string::npos);
+  EXPECT_EQ(problems.size(), 7u);
+
+  auto unknown = write_temp("unknownuser.toml", "[workers]\nuser = \"no-such-user-mukaika\"\n");
+  problems = check_config_file(unknown, registry());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].line, 2);
+  EXPECT_NE(problems[0].message.find("no such user"), std::string::npos);
 }
 
 TEST(Config, MissingFile) {

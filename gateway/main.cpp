@@ -28,6 +28,11 @@
 #include "policy.h"
 #include "registry.h"
 #include "report.h"
+#include "worker/worker_pool.h"
+#ifdef MUKAIKA_TEST_SANITIZERS
+// Only in the test build of the CLI (mukaika_test_cli), never in `mukaika`.
+#include "worker/testing/fault_sanitizers.h"
+#endif
 
 namespace fs = std::filesystem;
 using namespace mukaika;
@@ -49,6 +54,13 @@ const char* kUsage =
     "  mukaika version\n"
     "終了コード / exit status: 0 遮断なし / nothing blocked, 1 遮断あり / something blocked,\n"
     "  2 使い方・設定・システムのエラー / usage, configuration or system error\n";
+
+void register_sanitizers(SanitizerRegistry& registry) {
+  register_builtin_sanitizers(registry);
+#ifdef MUKAIKA_TEST_SANITIZERS
+  testing::register_fault_sanitizers(registry);
+#endif
+}
 
 int usage_error(const std::string& message) {
   std::cerr << "mukaika: " << message << "\n\n" << kUsage;
@@ -121,7 +133,7 @@ std::optional<std::string> read_file(const std::string& path, std::string& error
 int cmd_check_config(const std::vector<std::string>& args) {
   if (args.size() != 1) return usage_error("check-config takes exactly one FILE");
   SanitizerRegistry registry;
-  register_builtin_sanitizers(registry);
+  register_sanitizers(registry);
   auto problems = check_config_file(args[0], registry);
   if (problems.empty()) {
     std::cout << args[0] << ": OK\n";
@@ -161,14 +173,18 @@ int cmd_sanitize(const std::vector<std::string>& args) {
   if (inputs.empty()) return usage_error("sanitize needs at least one INPUT");
 
   SanitizerRegistry registry;
-  register_builtin_sanitizers(registry);
+  register_sanitizers(registry);
   Config config;
   std::unique_ptr<Scanner> scanner;
   std::unique_ptr<Policy> policy;
   try {
     config = load_config(config_path, registry);
     policy = std::make_unique<Policy>(config, registry);
-    scanner = open_scanner(config, std::cerr);
+    // Only the workers scan; each finds libclamav's temp dir "." in its own
+    // private directory (worker_pool.h).
+    Config engine = config;
+    engine.antivirus.temp_dir = kWorkerEngineTempDir;
+    scanner = open_scanner(engine, std::cerr);
   } catch (const ConfigError& e) {
     std::cerr << "mukaika: " << e.what() << "\n";
     return kExitError;
@@ -183,27 +199,51 @@ int cmd_sanitize(const std::vector<std::string>& args) {
     return kExitError;
   }
 
+  // The supervisor (this process) never parses an input: the pipeline runs
+  // in sandboxed workers forked from here, sharing the loaded engine.
   Pipeline pipeline(*policy, *scanner, config.limits, config.language);
+  std::unique_ptr<WorkerPool> pool;
+  try {
+    pool = std::make_unique<WorkerPool>(worker_options(config),
+                                        [&pipeline](Item item) { return pipeline.run(std::move(item)); });
+  } catch (const WorkerError& e) {
+    std::cerr << "mukaika: " << e.what() << "\n"
+              << (ja ? "分離できない環境で動かすには設定 workers.require_full_sandbox = false を使います (非推奨)。\n"
+                     : "To run where the sandbox cannot be complete, set workers.require_full_sandbox = false (not "
+                       "recommended).\n");
+    return kExitError;
+  }
   nlohmann::json items = nlohmann::json::array();
   int exit_code = kExitOk;
   int counts[3] = {0, 0, 0};
   std::set<std::string> written;
+  std::vector<std::string> read_errors(inputs.size());
 
-  for (const auto& input : inputs) {
+  auto load = [&](std::size_t i) -> std::optional<Item> {
     std::string error;
-    auto bytes = read_file(input, error);
+    auto bytes = read_file(inputs[i], error);
     if (!bytes) {
-      std::cerr << "mukaika: " << (ja ? "入力を読めません" : "cannot read input") << " " << input << ": " << error << "\n";
-      items.push_back({{"input", input}, {"verdict", "error"}, {"error", error}});
-      exit_code = kExitError;
-      continue;
+      read_errors[i] = error.empty() ? "read error" : error;
+      return std::nullopt;
     }
     Item item;
     item.bytes = std::move(*bytes);
-    item.name = fs::path(input).filename().string();
+    item.name = fs::path(inputs[i]).filename().string();
     item.role = Role::File;
-    PipelineResult result = pipeline.run(std::move(item));
+    return item;
+  };
 
+  // Called in input order.
+  auto done = [&](std::size_t i, std::optional<PipelineResult> sanitized) {
+    const std::string& input = inputs[i];
+    if (!sanitized) {
+      const std::string& error = read_errors[i];
+      std::cerr << "mukaika: " << (ja ? "入力を読めません" : "cannot read input") << " " << input << ": " << error << "\n";
+      items.push_back({{"input", input}, {"verdict", "error"}, {"error", error}});
+      exit_code = kExitError;
+      return;
+    }
+    PipelineResult& result = *sanitized;
     std::string output;
     if (result.verdict != PipelineResult::Verdict::Blocked) {
       // Two inputs with the same name must not overwrite each other.
@@ -221,7 +261,7 @@ int cmd_sanitize(const std::vector<std::string>& args) {
         std::cerr << "mukaika: " << (ja ? "結果を書けません" : "cannot write the result") << ": " << e.what() << "\n";
         items.push_back({{"input", input}, {"verdict", "error"}, {"error", e.what()}});
         exit_code = kExitError;
-        continue;
+        return;
       }
     }
     ++counts[static_cast<int>(result.verdict)];
@@ -230,7 +270,9 @@ int cmd_sanitize(const std::vector<std::string>& args) {
     if (!output.empty()) std::cout << " -> " << output;
     std::cout << "\n";
     items.push_back(report_item(input, output, result));
-  }
+  };
+  pool->run(inputs.size(), load, done);
+  pool.reset();
 
   if (report_path) {
     try {
