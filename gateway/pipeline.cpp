@@ -167,9 +167,11 @@ ItemResult Pipeline::process(Item item, Run& run) {
   bool cosmetic_only = true;
   Reason last_reason{"kept", "変更なしでそのまま残しました", "kept unchanged"};
   Item current = item;
+  std::vector<ItemResult> parts;  // the last replacing step's, if it split its output
 
   auto apply_replace = [&](Outcome& o) {
     current.bytes = std::move(o.bytes);
+    parts = std::move(o.parts);
     if (!o.type.empty()) current.detected_type = o.type;
     if (!o.name.empty()) current.name = o.name;
     current.charset = o.charset;
@@ -269,6 +271,7 @@ ItemResult Pipeline::process(Item item, Run& run) {
                ? safe_file_name(current.name, static_cast<std::size_t>(limits_.max_name_chars), item.name)
                : current.name;
   r.charset = current.charset;
+  r.parts = std::move(parts);
   bool sanitized = changed && !cosmetic_only;
   return finish(sanitized ? ItemResult::Verdict::Sanitized : ItemResult::Verdict::Clean, last_reason,
                 sanitized ? "convert" : "keep");

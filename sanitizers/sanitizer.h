@@ -99,6 +99,13 @@ struct ItemResult {
   std::string charset;        // charset of a text output ("utf-8"), else empty
   Reason reason;              // why it was converted, removed or blocked
   std::string virus;          // signature name, when the scanner found one
+  // Set by a container sanitizer configured to deliver its survivors one by
+  // one (archive.flatten with output = "attachments"): where the output can
+  // hold several files (a mail), these go instead of `bytes`; where it
+  // cannot (a command-line or uploaded file), `bytes` does. Each was
+  // processed by the pipeline like any other item. Not sent between worker
+  // and supervisor: only the mail that uses them sees them.
+  std::vector<ItemResult> parts;
 
   bool delivered() const { return verdict == Verdict::Clean || verdict == Verdict::Sanitized; }
 };
@@ -126,6 +133,7 @@ class Outcome {
   bool cosmetic = false;
   std::vector<Item> children;
   std::any state;
+  std::vector<ItemResult> parts;  // with Replace: see ItemResult::parts
 };
 
 // Answer of the antivirus engine. Error means "could not scan": fail closed.

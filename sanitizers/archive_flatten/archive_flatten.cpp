@@ -734,18 +734,38 @@ Outcome ArchiveFlatten::reassemble(const Item& item, std::any& state, std::vecto
                                 std::to_string(removed) + " 件, 遮断 " + std::to_string(blocked) + " 件";
   const std::string counts_en = std::to_string(kept) + " kept, " + std::to_string(converted) + " converted, " +
                                 std::to_string(removed) + " removed, " + std::to_string(blocked) + " blocked";
+  // With output = "attachments" a mail says how the files arrive (mail.rebuild).
+  const bool repack = !options_.output_attachments;
   Reason reason;
   if (!changed) {
-    reason = {"archive.repacked", "圧縮ファイルを展開して検査し、ZIP ファイルに作り直しました (内容の変更なし, " + counts_ja + ")",
-              "archive opened, checked and repacked as a zip (content unchanged, " + counts_en + ")"};
+    reason = {"archive.repacked",
+              std::string(repack ? "圧縮ファイルを展開して検査し、ZIP ファイルに作り直しました" : "圧縮ファイルを展開して検査しました") +
+                  " (内容の変更なし, " + counts_ja + ")",
+              std::string(repack ? "archive opened, checked and repacked as a zip" : "archive opened and checked") +
+                  " (content unchanged, " + counts_en + ")"};
   } else {
     reason = {"archive.flattened",
-              "圧縮ファイルを展開して中身を無害化し、ZIP ファイルに作り直しました (" + counts_ja +
-                  (gone_ja.empty() ? "" : ": 除いたもの " + gone_ja) + ")",
-              "archive opened, its contents sanitized and repacked as a zip (" + counts_en +
-                  (gone_en.empty() ? "" : "; left out: " + gone_en) + ")"};
+              std::string(repack ? "圧縮ファイルを展開して中身を無害化し、ZIP ファイルに作り直しました"
+                                 : "圧縮ファイルを展開して中身を無害化しました") +
+                  " (" + counts_ja + (gone_ja.empty() ? "" : ": 除いたもの " + gone_ja) + ")",
+              std::string(repack ? "archive opened, its contents sanitized and repacked as a zip"
+                                 : "archive opened and its contents sanitized") +
+                  " (" + counts_en + (gone_en.empty() ? "" : "; left out: " + gone_en) + ")"};
   }
-  return Outcome::replace(std::move(*out), "application/zip", zip_name_for(item.name), std::move(reason), !changed);
+  Outcome o = Outcome::replace(std::move(*out), "application/zip", zip_name_for(item.name), std::move(reason), !changed);
+  if (options_.output_attachments) {
+    // The survivors one by one, for a mail; the zip stays the output where
+    // only one file can go. Folder names would be lost in a flat list of
+    // attachments, so names are made unique by the usual " (2)".
+    archive_names::UniquePaths part_names;
+    for (auto& c : children) {
+      if (!c.delivered()) continue;
+      c.name = part_names.claim({"", safe_file_name(c.name, max_name, "member"), false}).full();
+      c.parts.clear();  // one level: a nested archive goes as its zip
+      o.parts.push_back(std::move(c));
+    }
+  }
+  return o;
 }
 
 // ---------------------------------------------------------------------------
@@ -771,6 +791,11 @@ ArchiveFlattenOptions parse_archive_flatten_options(const toml::table& options) 
       auto v = value.value<std::int64_t>();
       if (!v || *v < 0 || *v > 9) throw ConfigError("compression_level must be an integer from 0 (store) to 9");
       o.compression_level = static_cast<int>(*v);
+    } else if (k == "output") {
+      auto v = value.value<std::string>();
+      if (!v || (*v != "zip" && *v != "attachments"))
+        throw ConfigError("output must be \"zip\" (one rebuilt zip) or \"attachments\" (in a mail, each file as its own attachment)");
+      o.output_attachments = *v == "attachments";
     } else if (k == "notice_file") {
       auto v = value.value<bool>();
       if (!v) throw ConfigError("notice_file must be true or false");
@@ -792,7 +817,7 @@ ArchiveFlattenOptions parse_archive_flatten_options(const toml::table& options) 
     } else {
       throw ConfigError("unknown option \"" + k +
                         "\" (known: fallback_charset, max_expansion_ratio, ratio_floor_bytes, notice_file, formats, "
-                        "compression_level)");
+                        "compression_level, output)");
     }
   }
   return o;

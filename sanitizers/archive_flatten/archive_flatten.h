@@ -42,6 +42,9 @@ struct ArchiveFlattenOptions {
   std::uint64_t ratio_floor_bytes = 10ull << 20;  // ... once more than this was expanded
   bool notice_file = true;                  // put a notice file into the output zip when anything changed
   int compression_level = 6;                // deflate level of the output zip, 0 = store everything
+  // In a mail, deliver the surviving members as separate attachments
+  // instead of one zip (ItemResult::parts); elsewhere the zip is delivered.
+  bool output_attachments = false;
   // Container formats that are opened; anything else is blocked as
   // unsupported. "compressed" means a single gzip/bzip2/xz/... stream.
   std::vector<std::string> formats = {"zip", "7z", "rar", "tar", "cpio", "lha", "cab", "iso9660", "compressed"};

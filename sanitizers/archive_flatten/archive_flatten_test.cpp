@@ -975,6 +975,37 @@ TEST(ArchiveFlatten, UnchangedZipIsACosmeticRepack) {
   EXPECT_EQ(paths_of(unpack(out.bytes)), (std::vector<std::string>{"a.txt", "d/b.txt"}));
 }
 
+TEST(ArchiveFlatten, AttachmentsOutputHandsOverTheSurvivorsAndStillMakesTheZip) {
+  testing::TestContext t;
+  ArchiveFlattenOptions options;
+  options.output_attachments = true;
+  const ArchiveFlatten split(options);
+  Item in = item_of(write_archive("zip", {{"a.txt", "top"}, {"d/a.txt", "inner"}, {"d/setup.exe", "x"}}), "s.zip");
+  Outcome o = split.process(in, t.ctx);
+  ASSERT_EQ(o.action, Outcome::Action::Expand);
+  auto results = all_clean(o);
+  ASSERT_EQ(results.size(), 3u);
+  for (auto& r : results) {
+    if (r.name != "setup.exe") continue;
+    r.verdict = ItemResult::Verdict::Removed;
+    r.bytes.clear();
+    r.reason = {"policy.executable", "実行ファイルのため削除しました", "removed: executable"};
+  }
+  Outcome out = split.reassemble(in, o.state, results, t.ctx);
+  ASSERT_EQ(out.action, Outcome::Action::Replace) << out.reason.en;
+  // Where one file must go (the command line, an upload): the zip.
+  EXPECT_EQ(paths_of(unpack(out.bytes)), (std::vector<std::string>{"a.txt", "d/a.txt", "無害化通知.txt"}));
+  // Where several can (a mail): the survivors, flat, with unique names.
+  std::map<std::string, std::string> parts;
+  for (const auto& p : out.parts) parts[p.name] = p.bytes;
+  EXPECT_EQ(parts, (std::map<std::string, std::string>{{"a.txt", "top"}, {"a (2).txt", "inner"}}));
+
+  // The default keeps the zip only.
+  Outcome o2 = flattener().process(in, t.ctx);
+  auto results2 = all_clean(o2);
+  EXPECT_TRUE(flattener().reassemble(in, o2.state, results2, t.ctx).parts.empty());
+}
+
 TEST(ArchiveFlatten, CompressedMembersAreStoredNotDeflatedAgain) {
   testing::TestContext t;
   const std::string text(100000, 'a');
@@ -1046,6 +1077,9 @@ TEST(ArchiveFlattenOptions, AreChecked) {
   EXPECT_THROW(parse_archive_flatten_options(toml::parse("max_expansion_ratio = 0")), ConfigError);
   EXPECT_THROW(parse_archive_flatten_options(toml::parse("formats = [\"zip\", \"arj\"]")), ConfigError);
   EXPECT_THROW(parse_archive_flatten_options(toml::parse("compression_level = 10")), ConfigError);
+  EXPECT_THROW(parse_archive_flatten_options(toml::parse("output = \"folder\"")), ConfigError);
+  EXPECT_FALSE(parse_archive_flatten_options(toml::parse("")).output_attachments);
+  EXPECT_TRUE(parse_archive_flatten_options(toml::parse("output = \"attachments\"")).output_attachments);
   auto o = parse_archive_flatten_options(toml::parse("formats = [\"zip\"]\nnotice_file = false\nmax_expansion_ratio = 50"));
   EXPECT_EQ(o.formats, std::vector<std::string>{"zip"});
   EXPECT_FALSE(o.notice_file);

@@ -426,6 +426,13 @@ class MailRebuild : public Sanitizer {
     for (const auto& c : children) {
       const std::string label = c.role == Role::Body ? (ja ? "本文" : "body")
                                                      : (ja ? "添付「" + c.input_name + "」" : "attachment \"" + c.input_name + "\"");
+      if (c.role == Role::File && c.delivered() && !c.parts.empty()) {
+        ++converted;
+        lines.push_back(label + ": " + c.reason.text(ctx.language) +
+                        (ja ? "。中のファイル " + std::to_string(c.parts.size()) + " 件を、それぞれ添付ファイルとして届けます"
+                            : "; its " + std::to_string(c.parts.size()) + " file(s) are attached one by one"));
+        continue;
+      }
       switch (c.verdict) {
         case ItemResult::Verdict::Clean:
           if (c.role == Role::File && c.name != c.input_name) {
@@ -508,8 +515,15 @@ class MailRebuild : public Sanitizer {
         GMIME_PART(text.get()), g_mime_part_get_best_content_encoding(GMIME_PART(text.get()), GMIME_ENCODING_CONSTRAINT_7BIT));
 
     std::vector<const ItemResult*> attachments;
-    for (const auto& c : children)
-      if (c.role == Role::File && c.delivered()) attachments.push_back(&c);
+    for (const auto& c : children) {
+      if (c.role != Role::File || !c.delivered()) continue;
+      if (c.parts.empty()) {
+        attachments.push_back(&c);
+        continue;
+      }
+      for (const auto& p : c.parts)
+        if (p.delivered()) attachments.push_back(&p);
+    }
 
     if (attachments.empty()) {
       g_mime_message_set_mime_part(out.get(), GMIME_OBJECT(text.get()));

@@ -452,6 +452,18 @@ def assert_inert_file(t, label, name, data, depth=0):
         data.decode("utf-8")
 
 
+def mail_with_attachment(text, name, ctype, data):
+    """A plain mail (the many-attachments sample's headers) with one text
+    line and one base64 attachment named with RFC 2231."""
+    return (S.common_head("many-attachments.eml").encode("ascii") +
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"=_b\"\r\n\r\n"
+            b"--=_b\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" + text.encode("ascii") + b"\r\n"
+            b"--=_b\r\nContent-Type: " + ctype.encode("ascii") + b"\r\n"
+            b"Content-Disposition: attachment; filename*=UTF-8''" + S.pct(name.encode("utf-8")).encode("ascii") + b"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" +
+            base64.encodebytes(data).replace(b"\n", b"\r\n") + b"--=_b--\r\n")
+
+
 B64_BLOCK_RE = re.compile(rb"(?:^[A-Za-z0-9+/]{4,}={0,2}\r?\n)+", re.M)
 
 
@@ -918,17 +930,45 @@ class MailSampleTests(MukaikaCase):
             with self.subTest(input=os.path.relpath(p, SAMPLES)):
                 self.check_report_conventions(run.item(p), p)
 
+    def test_archive_members_as_separate_attachments(self):
+        # [sanitizer."archive.flatten"] output = "attachments": in a mail, what
+        # survives of a zip arrives as attachments of its own; a zip given on
+        # the command line still comes out as one zip.
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("議事録.txt", S.MANY_TEXT.encode("utf-8"))
+            z.writestr("資料/議事録.txt", "別の議事録\r\n".encode("utf-8"))
+            z.writestr("資料/setup.exe", MINIMAL_PE)
+        archive = buf.getvalue()
+        mail = mail_with_attachment("Files attached.", "会議資料.zip", "application/zip", archive)
+        mail_path = self.write("split.eml", mail)
+        zip_path = self.write("会議資料.zip", archive)
+        cfg = self.write_config('[antivirus]\ndatabase = "%s"\n[sanitizer."archive.flatten"]\noutput = "attachments"\n'
+                                % SIGNATURES, "split.toml")
+        run = self.sanitize([mail_path, zip_path], config=cfg)
+        self.assertEqual(run.rc, 0, run.describe())
+        item = run.item(mail_path)
+        self.check_report_item(run, item, mail_path)
+        out = self.output_mail(item, mail_path)
+        self.assertEqual(sorted(out.names), ["議事録 (2).txt", "議事録.txt"])
+        self.assertEqual(out.attachment("議事録.txt")[0].decode("utf-8"), S.MANY_TEXT)
+        self.assertEqual(out.attachment("議事録 (2).txt")[0].decode("utf-8"), "別の議事録\r\n")
+        self.assertIn("添付「会議資料.zip」: 圧縮ファイルを展開して中身を無害化しました (そのまま 2 件, 変換 0 件, 削除 1 件, "
+                      "遮断 0 件: 除いたもの 資料/setup.exe)。中のファイル 2 件を、それぞれ添付ファイルとして届けます", out.notice)
+        self.assertEqual(self.action_at(item, "split.eml/会議資料.zip/資料/setup.exe")["code"], "policy.executable")
+        self.assertEqual(out.converted, 1)
+        for fname, blob in blobs_of_output(run.out_dir):
+            self.assertNotIn(MINIMAL_PE, blob, fname)
+        # One file in, one file out: the zip.
+        top = run.item(zip_path)
+        with zipfile.ZipFile(io.BytesIO(read(top["output"]))) as z:
+            self.assertEqual(sorted(z.namelist()), ["無害化通知.txt", "議事録.txt", "資料/議事録.txt"])
+
     def test_attached_eml_file_is_rebuilt_and_readable(self):
         # A mail saved as .eml and attached as a file (application/octet-stream,
         # not message/rfc822) is rebuilt like any mail and attached again.
         inner = read(os.path.join(MAIL_DIR, "many-attachments.eml"))
-        mail = (S.common_head("many-attachments.eml").encode("ascii") +
-                b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"=_b\"\r\n\r\n"
-                b"--=_b\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nForwarding the mail below.\r\n"
-                b"--=_b\r\nContent-Type: application/octet-stream\r\n"
-                b"Content-Disposition: attachment; filename*=UTF-8''%s\r\n"
-                b"Content-Transfer-Encoding: base64\r\n\r\n" % S.pct("転送メール.eml".encode("utf-8")).encode("ascii") +
-                base64.encodebytes(inner).replace(b"\n", b"\r\n") + b"--=_b--\r\n")
+        mail = mail_with_attachment("Forwarding the mail below.", "転送メール.eml", "application/octet-stream", inner)
         path = self.write("forward-as-file.eml", mail)
         run = self.sanitize([path])
         self.assertEqual(run.rc, 0, run.describe())
