@@ -14,6 +14,8 @@
 // - SVG: librsvg (Rust since 2.4x, no scripting, no network).
 #include "image_reencode/image_codecs.h"
 
+#include "c_handle.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -169,10 +171,7 @@ std::size_t jpeg_end(std::string_view b, int& orientation) {
 
 // ---- RAII for the C libraries ----
 
-struct TjDeleter {
-  void operator()(void* h) const { tjDestroy(h); }
-};
-using TjHandle = std::unique_ptr<void, TjDeleter>;
+using TjHandle = Handle<void, tjDestroy>;
 
 struct PngImageGuard {
   png_image* image;
@@ -187,37 +186,15 @@ struct GifCloser {
 };
 using GifPtr = std::unique_ptr<GifFileType, GifCloser>;
 
-struct TiffCloser {
-  void operator()(TIFF* t) const { TIFFClose(t); }
-};
-using TiffPtr = std::unique_ptr<TIFF, TiffCloser>;
-struct TiffOptionsDeleter {
-  void operator()(TIFFOpenOptions* o) const { TIFFOpenOptionsFree(o); }
-};
-using TiffOptionsPtr = std::unique_ptr<TIFFOpenOptions, TiffOptionsDeleter>;
+using TiffPtr = Handle<TIFF, TIFFClose>;
+using TiffOptionsPtr = Handle<TIFFOpenOptions, TIFFOpenOptionsFree>;
+using WebPAnimPtr = Handle<WebPAnimDecoder, WebPAnimDecoderDelete>;
 
-struct WebPAnimDeleter {
-  void operator()(WebPAnimDecoder* d) const { WebPAnimDecoderDelete(d); }
-};
-using WebPAnimPtr = std::unique_ptr<WebPAnimDecoder, WebPAnimDeleter>;
-
-struct GObjectDeleter {
-  void operator()(void* o) const { g_object_unref(o); }
-};
 template <typename T>
-using GPtr = std::unique_ptr<T, GObjectDeleter>;
-struct GErrorDeleter {
-  void operator()(GError* e) const { g_error_free(e); }
-};
-using GErrorPtr = std::unique_ptr<GError, GErrorDeleter>;
-struct SurfaceDeleter {
-  void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
-};
-using SurfacePtr = std::unique_ptr<cairo_surface_t, SurfaceDeleter>;
-struct CairoDeleter {
-  void operator()(cairo_t* c) const { cairo_destroy(c); }
-};
-using CairoPtr = std::unique_ptr<cairo_t, CairoDeleter>;
+using GPtr = Handle<T, g_object_unref>;
+using GErrorPtr = Handle<GError, g_error_free>;
+using SurfacePtr = Handle<cairo_surface_t, cairo_surface_destroy>;
+using CairoPtr = Handle<cairo_t, cairo_destroy>;
 
 // Reading position over the input, for giflib and libtiff callbacks.
 struct MemoryReader {

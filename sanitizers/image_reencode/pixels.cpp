@@ -5,6 +5,8 @@
 // errors by longjmp, which would jump over C++ destructors.
 #include "image_reencode/pixels.h"
 
+#include "c_handle.h"
+
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -16,14 +18,8 @@
 namespace mukaika {
 namespace {
 
-struct TjDeleter {
-  void operator()(void* h) const { tjDestroy(h); }
-};
-using TjHandle = std::unique_ptr<void, TjDeleter>;
-struct TjBufferDeleter {
-  void operator()(unsigned char* b) const { tjFree(b); }
-};
-using TjBuffer = std::unique_ptr<unsigned char, TjBufferDeleter>;
+using TjHandle = Handle<void, tjDestroy>;
+using TjBuffer = Handle<unsigned char, tjFree>;
 
 }  // namespace
 

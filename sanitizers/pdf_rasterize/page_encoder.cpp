@@ -11,6 +11,8 @@
 // corpus PDFs.
 #include "pdf_rasterize/page_encoder.h"
 
+#include "c_handle.h"
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -40,14 +42,8 @@ constexpr std::size_t kMaxRegions = 16;
 // 8 bits to 4, rounding; 0 and 255 stay exact (PDF decodes n to n*17).
 unsigned to4(unsigned v) { return (v * 15 + 127) / 255; }
 
-struct TjDeleter {
-  void operator()(void* h) const { tjDestroy(h); }
-};
-using TjHandle = std::unique_ptr<void, TjDeleter>;
-struct TjBufferDeleter {
-  void operator()(unsigned char* b) const { tjFree(b); }
-};
-using TjBuffer = std::unique_ptr<unsigned char, TjBufferDeleter>;
+using TjHandle = Handle<void, tjDestroy>;
+using TjBuffer = Handle<unsigned char, tjFree>;
 
 // cairo's RGB24 in memory: B G R X on little-endian machines.
 constexpr int kPixelFormat = std::endian::native == std::endian::little ? TJPF_BGRX : TJPF_XRGB;

@@ -26,6 +26,8 @@
 //   and poppler-glib opened the first document; both routes are caught.
 #include "pdf_rasterize/pdf_rasterize.h"
 
+#include "c_handle.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -56,26 +58,12 @@ using Status = PdfRasterizeResult::Status;
 
 // ---- RAII for GLib, cairo and Poppler handles ----
 
-struct GObjectUnref {
-  void operator()(void* o) const { g_object_unref(o); }
-};
 template <typename T>
-using GPtr = std::unique_ptr<T, GObjectUnref>;
-struct GBytesUnref {
-  void operator()(GBytes* b) const { g_bytes_unref(b); }
-};
-struct GErrorFree {
-  void operator()(GError* e) const { g_error_free(e); }
-};
-using GErrorPtr = std::unique_ptr<GError, GErrorFree>;
-struct SurfaceDestroy {
-  void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
-};
-using SurfacePtr = std::unique_ptr<cairo_surface_t, SurfaceDestroy>;
-struct CairoDestroy {
-  void operator()(cairo_t* c) const { cairo_destroy(c); }
-};
-using CairoPtr = std::unique_ptr<cairo_t, CairoDestroy>;
+using GPtr = Handle<T, g_object_unref>;
+using GBytesPtr = Handle<GBytes, g_bytes_unref>;
+using GErrorPtr = Handle<GError, g_error_free>;
+using SurfacePtr = Handle<cairo_surface_t, cairo_surface_destroy>;
+using CairoPtr = Handle<cairo_t, cairo_destroy>;
 
 // ---- Poppler's messages ----
 
@@ -144,7 +132,7 @@ using DocumentPtr = std::unique_ptr<PopplerDocument, DocumentUnref>;
 
 DocumentPtr open_glib(std::string_view pdf, GErrorPtr& error) {
   // Static bytes: Poppler reads the caller's buffer, which outlives it.
-  std::unique_ptr<GBytes, GBytesUnref> bytes(g_bytes_new_static(pdf.data(), pdf.size()));
+  GBytesPtr bytes(g_bytes_new_static(pdf.data(), pdf.size()));
   GError* raw = nullptr;
   DocumentPtr doc(poppler_document_new_from_bytes(bytes.get(), nullptr, &raw));
   error.reset(raw);

@@ -1,6 +1,8 @@
 // Test-only PDF generators; see sample_pdfs.h.
 #include "pdf_rasterize/sample_pdfs.h"
 
+#include "c_handle.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -19,14 +21,8 @@
 namespace mukaika::pdf_samples {
 namespace {
 
-struct SurfaceDeleter {
-  void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
-};
-using SurfacePtr = std::unique_ptr<cairo_surface_t, SurfaceDeleter>;
-struct CairoDeleter {
-  void operator()(cairo_t* c) const { cairo_destroy(c); }
-};
-using CairoPtr = std::unique_ptr<cairo_t, CairoDeleter>;
+using SurfacePtr = Handle<cairo_surface_t, cairo_surface_destroy>;
+using CairoPtr = Handle<cairo_t, cairo_destroy>;
 
 cairo_status_t append_to_string(void* closure, const unsigned char* data, unsigned int length) {
   static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
