@@ -15,7 +15,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "worker/unique_fd.h"
+#include "unique_fd.h"
 
 namespace mukaika {
 

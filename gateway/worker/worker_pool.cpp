@@ -20,7 +20,7 @@
 #include "file_name.h"
 #include "ipc/frame.h"
 #include "worker/child.h"
-#include "worker/unique_fd.h"
+#include "unique_fd.h"
 #include "worker/worker_main.h"
 #include "worker/worker_protocol.h"
 
