@@ -27,6 +27,9 @@ packages=(
   qpdf poppler-utils time
   # archive.flatten tests: hand-built zips (raw deflate, CRC-32)
   zlib1g-dev
+  # the MTA hop: STARTTLS; real SMTP peers in tests (Postfix's smtp-sink and
+  # smtp-source, a throwaway Postfix instance, Python's aiosmtpd)
+  libboost-thread-dev postfix python3-aiosmtpd
 )
 
 missing=()
@@ -41,5 +44,8 @@ fi
 
 echo "install-deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Postfix is installed for its tools and for throwaway instances in tests;
+# the system's own instance is left unconfigured (it does not listen).
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
