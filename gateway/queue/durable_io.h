@@ -1,0 +1,62 @@
+// Durable file primitives of the queue (spool, quarantine, audit log):
+// Postfix's discipline. A file becomes visible under its final name only
+// after its bytes and the directory entry are on disk (write to a temporary
+// name, fsync the file, rename, fsync the directory), so a crash leaves
+// either the old state or the new one, never a half file. Internal to
+// gateway/queue.
+#pragma once
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "unique_fd.h"
+
+namespace mukaika {
+
+// A storage operation failed: names the path, the operation and the errno
+// in words an operator can act on ("disk full").
+class StorageError : public std::runtime_error {
+ public:
+  StorageError(const std::string& what, int error_code) : std::runtime_error(what), error_code_(error_code) {}
+  int error_code() const { return error_code_; }  // errno, 0 when none
+
+ private:
+  int error_code_;
+};
+
+namespace queue_detail {
+
+using UniqueFd = ::mukaika::UniqueFd;
+
+// "cannot write /x/y: No space left on device (disk full: ...)"
+std::string describe_errno(int err);
+[[noreturn]] void throw_errno(const std::string& operation, const std::filesystem::path& path, int err);
+
+void write_all(int fd, std::string_view bytes, const std::filesystem::path& path_for_errors);
+void fsync_fd(int fd, const std::filesystem::path& path_for_errors);
+void fsync_dir(const std::filesystem::path& dir);
+// Creates the directory if missing and makes its entry durable in the parent.
+void make_dir_durable(const std::filesystem::path& dir);
+// Creates `file` with `bytes` and fsyncs it; exclusive (fails if it exists).
+void write_new_file(const std::filesystem::path& file, std::string_view bytes);
+// Replaces dir/name atomically and durably: dir/name.tmp, fsync, rename, fsync dir.
+void replace_file_durable(const std::filesystem::path& dir, const std::string& name, std::string_view bytes);
+std::string read_file(const std::filesystem::path& file);
+// rename(2) that refuses to replace an existing target (renameat2 NOREPLACE
+// where the file system supports it).
+void rename_no_replace(const std::filesystem::path& from, const std::filesystem::path& to);
+void remove_file(const std::filesystem::path& file);  // missing is fine
+
+std::string sha256_hex(std::string_view bytes);
+// ISO 8601 with the local zone: 2026-12-07T23:04:11.123+09:00
+std::string iso8601_local(std::chrono::system_clock::time_point t);
+std::string iso8601_utc(std::chrono::system_clock::time_point t);  // ...Z, stored in metadata
+
+}  // namespace queue_detail
+}  // namespace mukaika

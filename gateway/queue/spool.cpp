@@ -1,0 +1,394 @@
+#include "queue/spool.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <sstream>
+
+namespace mukaika {
+
+using namespace queue_detail;
+namespace fs = std::filesystem;
+using Clock = std::chrono::system_clock;
+
+namespace {
+
+constexpr SpoolState kStates[] = {SpoolState::Incoming, SpoolState::Sanitized, SpoolState::Hold, SpoolState::Done};
+const char* const kOriginal = "original.eml";
+const char* const kOutput = "output.eml";
+const char* const kMeta = "meta.json";
+
+int64_t to_ms(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+Clock::time_point from_ms(int64_t ms) { return Clock::time_point(std::chrono::milliseconds(ms)); }
+
+// Re-throws storage errors as SpoolError so that callers catch one type.
+template <typename F>
+auto as_spool_error(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const SpoolError&) {
+    throw;
+  } catch (const StorageError& e) {
+    throw SpoolError(std::string("spool: ") + e.what(), e.error_code());
+  } catch (const fs::filesystem_error& e) {
+    throw SpoolError(std::string("spool: ") + e.what() + ": " + describe_errno(e.code().value()), e.code().value());
+  }
+}
+
+bool valid_queue_id(const std::string& id) {
+  return !id.empty() && id.size() <= 64 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+std::vector<std::string> list_ids(const fs::path& dir) {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (valid_queue_id(name)) ids.push_back(std::move(name));
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    throw SpoolError("spool: cannot list " + dir.string() + ": " + describe_errno(ec.value()), ec.value());
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+}  // namespace
+
+std::string_view to_string(SpoolState state) {
+  switch (state) {
+    case SpoolState::Incoming: return "incoming";
+    case SpoolState::Sanitized: return "sanitized";
+    case SpoolState::Hold: return "hold";
+    case SpoolState::Done: return "done";
+  }
+  return "?";
+}
+
+std::optional<SpoolState> spool_state_from_string(std::string_view name) {
+  for (auto s : kStates)
+    if (to_string(s) == name) return s;
+  return std::nullopt;
+}
+
+nlohmann::json to_json(const MessageMeta& m) {
+  nlohmann::json rcpts = nlohmann::json::array();
+  for (const auto& r : m.recipients)
+    rcpts.push_back({{"recipient", r.recipient},
+                     {"status", r.status},
+                     {"reply", {{"code", r.last_reply.code}, {"enhanced", r.last_reply.enhanced}, {"text", r.last_reply.text}}}});
+  return {
+      {"queue_id", m.queue_id},
+      {"kind", m.kind},
+      {"envelope",
+       {{"client_address", m.envelope.client_address},
+        {"helo", m.envelope.helo},
+        {"mail_from", m.envelope.mail_from},
+        {"recipients", m.envelope.recipients},
+        {"smtputf8", m.envelope.smtputf8},
+        {"eight_bit", m.envelope.eight_bit},
+        {"received_ms", to_ms(m.envelope.received)}}},
+      {"received", iso8601_utc(m.received)},
+      {"received_ms", to_ms(m.received)},
+      {"attempts", m.attempts},
+      {"next_attempt_ms", to_ms(m.next_attempt)},
+      {"recipients", rcpts},
+      {"last_error", m.last_error},
+      {"sha256_original", m.sha256_original},
+      {"sha256_output", m.sha256_output},
+      {"verdict", m.verdict},
+      {"message_id", m.message_id},
+      {"reason", m.reason},
+      {"hold_reason", m.hold_reason},
+      {"bounce_ids", m.bounce_ids},
+      {"finished_ms", to_ms(m.finished)},
+      {"audit_pending", m.audit_pending},
+  };
+}
+
+MessageMeta meta_from_json(const nlohmann::json& j) {
+  MessageMeta m;
+  m.queue_id = j.at("queue_id").get<std::string>();
+  m.kind = j.value("kind", "mail");
+  const auto& e = j.at("envelope");
+  m.envelope.client_address = e.value("client_address", "");
+  m.envelope.helo = e.value("helo", "");
+  m.envelope.mail_from = e.at("mail_from").get<std::string>();
+  m.envelope.recipients = e.at("recipients").get<std::vector<std::string>>();
+  m.envelope.smtputf8 = e.value("smtputf8", false);
+  m.envelope.eight_bit = e.value("eight_bit", false);
+  m.envelope.received = from_ms(e.value("received_ms", int64_t{0}));
+  m.received = from_ms(j.at("received_ms").get<int64_t>());
+  m.attempts = j.value("attempts", 0);
+  m.next_attempt = from_ms(j.value("next_attempt_ms", int64_t{0}));
+  for (const auto& r : j.at("recipients")) {
+    RecipientState rs;
+    rs.recipient = r.at("recipient").get<std::string>();
+    rs.status = r.at("status").get<std::string>();
+    if (r.contains("reply")) {
+      rs.last_reply.code = r["reply"].value("code", 0);
+      rs.last_reply.enhanced = r["reply"].value("enhanced", "");
+      rs.last_reply.text = r["reply"].value("text", "");
+    }
+    m.recipients.push_back(std::move(rs));
+  }
+  m.last_error = j.value("last_error", "");
+  m.sha256_original = j.value("sha256_original", "");
+  m.sha256_output = j.value("sha256_output", "");
+  m.verdict = j.value("verdict", "");
+  m.message_id = j.value("message_id", "");
+  m.reason = j.value("reason", "");
+  m.hold_reason = j.value("hold_reason", "");
+  m.bounce_ids = j.value("bounce_ids", std::vector<std::string>{});
+  m.finished = from_ms(j.value("finished_ms", int64_t{0}));
+  m.audit_pending = j.value("audit_pending", nlohmann::json::array());
+  return m;
+}
+
+Spool::Spool(fs::path dir) : dir_(std::move(dir)) {
+  as_spool_error([&] {
+    make_dir_durable(dir_);
+    const auto lock_path = dir_ / "lock";
+    lock_.reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+    if (!lock_) throw_errno("open", lock_path, errno);
+    if (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK)
+        throw SpoolError("spool: " + dir_.string() + " is in use by another mukaika process (lock " +
+                             lock_path.string() + ")",
+                         errno);
+      throw_errno("lock", lock_path, errno);
+    }
+    make_dir_durable(dir_ / "tmp");
+    for (auto s : kStates) make_dir_durable(state_dir(s));
+    // Fail at start, not at the first message: the directory must take a synced file.
+    const auto probe = dir_ / "tmp" / "probe";
+    remove_file(probe);
+    write_new_file(probe, "probe\n");
+    remove_file(probe);
+    recover_layout();
+  });
+}
+
+Spool::~Spool() = default;
+
+fs::path Spool::state_dir(SpoolState state) const { return dir_ / std::string(to_string(state)); }
+
+fs::path Spool::message_dir(SpoolState state, const std::string& queue_id) const {
+  return state_dir(state) / queue_id;
+}
+
+void Spool::recover_layout() {
+  // tmp/: messages whose accept() never returned: the client got no 250.
+  std::error_code ec;
+  for (fs::directory_iterator it(dir_ / "tmp", ec), end; !ec && it != end; it.increment(ec)) fs::remove_all(it->path());
+  if (ec) throw_errno("list", dir_ / "tmp", ec.value());
+  fsync_dir(dir_ / "tmp");
+  for (auto s : kStates) {
+    for (const auto& id : list_ids(state_dir(s))) {
+      const auto mdir = message_dir(s, id);
+      bool changed = false;
+      for (const auto& entry : fs::directory_iterator(mdir)) {
+        const auto name = entry.path().filename().string();
+        const bool temp = name.size() > 4 && name.ends_with(".tmp");
+        const bool data_in_done = s == SpoolState::Done && (name == kOriginal || name == kOutput);
+        if (temp || data_in_done) {
+          remove_file(entry.path());
+          changed = true;
+        }
+      }
+      if (changed) fsync_dir(mdir);
+    }
+  }
+}
+
+std::string Spool::new_queue_id() {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+  uint32_t rnd = 0;
+  if (::getrandom(&rnd, sizeof rnd, 0) != sizeof rnd) throw SpoolError("spool: getrandom failed", errno);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx%08x", static_cast<unsigned long long>(us), static_cast<unsigned>(rnd));
+  return buf;
+}
+
+std::string Spool::accept(const Envelope& envelope, std::string_view message) {
+  return store(envelope, message, false, "mail");
+}
+
+std::string Spool::accept_generated(const Envelope& envelope, std::string_view message, std::string_view kind) {
+  return store(envelope, message, true, kind);
+}
+
+std::string Spool::store(const Envelope& envelope, std::string_view message, bool generated, std::string_view kind) {
+  return as_spool_error([&] {
+    std::string id;
+    fs::path work;
+    for (int tries = 0;; ++tries) {
+      id = new_queue_id();
+      work = dir_ / "tmp" / id;
+      if (::mkdir(work.c_str(), 0750) == 0) break;
+      if (errno != EEXIST || tries > 10) throw_errno("create directory", work, errno);
+    }
+    try {
+      const auto now = Clock::now();
+      MessageMeta meta;
+      meta.queue_id = id;
+      meta.kind = std::string(kind);
+      meta.envelope = envelope;
+      if (meta.envelope.received == Clock::time_point{}) meta.envelope.received = now;
+      meta.received = meta.envelope.received;
+      meta.next_attempt = meta.received;
+      for (const auto& r : envelope.recipients) meta.recipients.push_back({r, recipient_status::pending, {}});
+      if (generated) {
+        meta.verdict = "generated";
+        meta.sha256_output = sha256_hex(message);
+        write_new_file(work / kOutput, message);
+      } else {
+        meta.sha256_original = sha256_hex(message);
+        write_new_file(work / kOriginal, message);
+      }
+      write_new_file(work / kMeta, to_json(meta).dump(2));
+      fsync_dir(work);
+      const auto target = message_dir(generated ? SpoolState::Sanitized : SpoolState::Incoming, id);
+      rename_no_replace(work, target);
+      fsync_dir(target.parent_path());
+      fsync_dir(dir_ / "tmp");
+    } catch (...) {
+      std::error_code ec;
+      fs::remove_all(work, ec);  // nothing half-written stays, not even under tmp/
+      throw;
+    }
+    return id;
+  });
+}
+
+std::vector<std::string> Spool::list(SpoolState state) const { return list_ids(state_dir(state)); }
+
+std::optional<SpoolState> Spool::find(const std::string& queue_id) const {
+  if (!valid_queue_id(queue_id)) return std::nullopt;
+  for (auto s : kStates) {
+    std::error_code ec;
+    if (fs::exists(message_dir(s, queue_id), ec)) return s;
+  }
+  return std::nullopt;
+}
+
+MessageMeta Spool::load_meta(SpoolState state, const std::string& queue_id) const {
+  return as_spool_error([&] {
+    const auto path = message_dir(state, queue_id) / kMeta;
+    const auto text = read_file(path);
+    try {
+      return meta_from_json(nlohmann::json::parse(text));
+    } catch (const nlohmann::json::exception& e) {
+      throw SpoolError("spool: " + path.string() + " is not valid metadata: " + e.what() +
+                           " (move the message directory to hold/ and inspect it)",
+                       0);
+    }
+  });
+}
+
+void Spool::save_meta(SpoolState state, const MessageMeta& meta) {
+  as_spool_error([&] { replace_file_durable(message_dir(state, meta.queue_id), kMeta, to_json(meta).dump(2)); });
+}
+
+std::string Spool::load_original(SpoolState state, const std::string& queue_id) const {
+  return as_spool_error([&] { return read_file(message_dir(state, queue_id) / kOriginal); });
+}
+
+std::string Spool::load_output(SpoolState state, const std::string& queue_id) const {
+  return as_spool_error([&] { return read_file(message_dir(state, queue_id) / kOutput); });
+}
+
+void Spool::save_output(SpoolState state, const std::string& queue_id, std::string_view output) {
+  as_spool_error([&] { replace_file_durable(message_dir(state, queue_id), kOutput, output); });
+}
+
+void Spool::move(const std::string& queue_id, SpoolState from, SpoolState to) {
+  as_spool_error([&] {
+    const auto target = message_dir(to, queue_id);
+    rename_no_replace(message_dir(from, queue_id), target);
+    fsync_dir(state_dir(to));
+    fsync_dir(state_dir(from));
+    if (to == SpoolState::Done) {
+      remove_file(target / kOriginal);
+      remove_file(target / kOutput);
+      fsync_dir(target);
+    }
+  });
+}
+
+std::size_t Spool::purge_done(Clock::time_point before) {
+  return as_spool_error([&] {
+    std::size_t n = 0;
+    for (const auto& id : list(SpoolState::Done)) {
+      MessageMeta meta;
+      try {
+        meta = load_meta(SpoolState::Done, id);
+      } catch (const SpoolError&) {
+        continue;  // unreadable records stay for the operator
+      }
+      if (meta.finished < before) {
+        fs::remove_all(message_dir(SpoolState::Done, id));
+        ++n;
+      }
+    }
+    if (n) fsync_dir(state_dir(SpoolState::Done));
+    return n;
+  });
+}
+
+std::vector<QueueEntry> list_queue(const fs::path& spool_dir, Clock::time_point now, bool include_done) {
+  std::vector<QueueEntry> out;
+  for (auto s : kStates) {
+    if (s == SpoolState::Done && !include_done) continue;
+    for (const auto& id : list_ids(spool_dir / std::string(to_string(s)))) {
+      QueueEntry e;
+      e.queue_id = id;
+      e.state = s;
+      try {
+        const auto meta =
+            meta_from_json(nlohmann::json::parse(read_file(spool_dir / std::string(to_string(s)) / id / kMeta)));
+        e.kind = meta.kind;
+        e.age = std::chrono::duration_cast<std::chrono::seconds>(now - meta.received);
+        e.sender = meta.envelope.mail_from;
+        for (const auto& r : meta.recipients) e.recipients.push_back(r.recipient + " (" + r.status + ")");
+        e.attempts = meta.attempts;
+        e.next_attempt = meta.next_attempt;
+        e.last_error = meta.hold_reason.empty() ? meta.last_error : meta.hold_reason;
+      } catch (const StorageError& err) {
+        if (err.error_code() == ENOENT) continue;  // moved while we looked
+        e.last_error = err.what();
+      } catch (const nlohmann::json::exception& err) {
+        e.last_error = std::string("unreadable meta.json: ") + err.what();
+      }
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+std::string format_queue(const std::vector<QueueEntry>& entries, Clock::time_point now) {
+  std::ostringstream os;
+  os << "QUEUE ID                 STATE      AGE      ATTEMPTS  NEXT      SENDER -> RECIPIENTS\n";
+  for (const auto& e : entries) {
+    char line[128];
+    const auto next = std::chrono::duration_cast<std::chrono::seconds>(e.next_attempt - now).count();
+    std::snprintf(line, sizeof line, "%-24s %-10s %7llds %8d  %7llds ", e.queue_id.c_str(),
+                  std::string(to_string(e.state)).c_str(), static_cast<long long>(e.age.count()), e.attempts,
+                  static_cast<long long>(next > 0 ? next : 0));
+    os << line << '<' << e.sender << "> ->";
+    for (const auto& r : e.recipients) os << ' ' << r;
+    os << '\n';
+    if (!e.last_error.empty()) os << "    " << e.last_error << '\n';
+  }
+  os << entries.size() << " message(s)\n";
+  return os.str();
+}
+
+}  // namespace mukaika
