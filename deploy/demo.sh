@@ -1,27 +1,64 @@
 #!/usr/bin/env bash
 # The main job, on a fresh Debian 12 machine as root: install what is
-# needed, build, and sanitize the sample mails and files with the embedded
-# default configuration. Prints where the results and the report are.
+# needed, build, and run the MTA hop (`mukaika serve`) on the embedded
+# default configuration - SMTP on 127.0.0.1:2525, sanitized mail delivered
+# into a local Maildir standing in for the LGWAN mail server. Sends a few of
+# the sample mails through it, shows where they arrived, then keeps serving
+# until Ctrl-C (DEMO_ONCE=1: stop after the samples).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 
 bash deploy/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF > /dev/null
 ninja -C build mukaika
 
-out=var/demo
-rm -rf "$out"
-mkdir -p "$out"
-set +e
-./build/gateway/mukaika sanitize --out "$out/sanitized" --report "$out/report.json" samples/mail/*.eml samples/files/*
-status=$?
-set -e
+demo=var/demo
+rm -rf "$demo"
+mkdir -p "$demo"
+cd "$demo"
+# The embedded default: ./var/spool, ./var/quarantine, ./var/lgwan-maildir,
+# ./var/audit.jsonl below this directory.
+"$root/build/gateway/mukaika" serve > serve.log 2>&1 &
+daemon=$!
+trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null || true' EXIT INT TERM
+
+for _ in $(seq 1 100); do
+  if ! kill -0 $daemon 2>/dev/null; then
+    cat serve.log
+    echo "mukaika serve が起動できませんでした / mukaika serve did not start" >&2
+    exit 2
+  fi
+  (exec 3<>/dev/tcp/127.0.0.1/2525) 2>/dev/null && break
+  sleep 0.2
+done
+cat serve.log
 echo
-case $status in
-  0) echo "完了: 遮断された入力はありません / done: nothing was blocked" ;;
-  1) echo "完了: 一部の入力は遮断されました (EICAR などの危険なサンプルは遮断されるのが正しい動作です)"
-     echo "done: some inputs were blocked, as they should be (the samples include EICAR and disguised executables)" ;;
-  *) echo "エラー / error (exit $status)"; exit "$status" ;;
-esac
-echo "無害化した結果 / sanitized results: $out/sanitized/"
-echo "レポート / report (JSON):          $out/report.json"
+
+samples=(iso2022jp-ms-ext.eml many-attachments.eml eicar-attachment.eml html-only.eml)
+for s in "${samples[@]}"; do
+  echo "送信 / sending samples/mail/$s"
+  swaks --silent 2 --server 127.0.0.1:2525 --from sender@example.com --to staff@city.example.lg.jp \
+    --data "@$root/samples/mail/$s" > /dev/null
+done
+
+for _ in $(seq 1 150); do
+  n=$(find var/lgwan-maildir/new -type f 2>/dev/null | wc -l)
+  [ "$n" -ge "${#samples[@]}" ] && break
+  sleep 0.2
+done
+
+echo
+echo "届いたメール (LGWAN 側の代わりの Maildir) / delivered mail (the Maildir standing in for the LGWAN side):"
+ls -1 "$PWD/var/lgwan-maildir/new/"
+echo "原本保管 / originals kept:  $PWD/var/quarantine/"
+echo "監査ログ / audit log:       $PWD/var/audit.jsonl"
+echo "配送待ち / queue:           $root/build/gateway/mukaika queue   (in $PWD)"
+echo
+echo "もっと送るには / to send more:"
+echo "  swaks --server 127.0.0.1:2525 --from you@example.com --to staff@city.example.lg.jp --data @$root/samples/mail/utf8-plain.eml"
+if [ "${DEMO_ONCE:-0}" = 1 ]; then
+  exit 0
+fi
+echo "Ctrl-C で停止します / Ctrl-C stops mukaika."
+wait $daemon

@@ -28,11 +28,13 @@ class Checker {
   // Validates `user` (the file's own table: lines point into it) and the
   // merged result `merged`.
   void check(const toml::table& user, const toml::table& merged) {
-    static const std::set<std::string> kTop{"language", "limits", "antivirus", "workers", "policy", "sanitizer"};
+    static const std::set<std::string> kTop{"language", "limits",   "antivirus",  "workers", "smtp", "relay",
+                                            "spool",    "quarantine", "audit",    "policy",  "sanitizer"};
     for (const auto& [key, node] : user) {
       if (!kTop.count(std::string(key.str())))
         problem(&node, "unknown key \"" + std::string(key.str()) +
-                           "\" (known: language, limits, antivirus, workers, policy, sanitizer)");
+                           "\" (known: language, limits, antivirus, workers, smtp, relay, spool, quarantine, audit, "
+                           "policy, sanitizer)");
     }
     if (const auto* lang = user.get("language")) {
       auto v = lang->value<std::string>();
@@ -60,6 +62,23 @@ class Checker {
                  {"recycle_after", 1, 1000000}},
                 {"user"}, {"require_full_sandbox"});
     check_workers(user, merged);
+    check_table(user, "smtp",
+                {{"max_message_bytes", 1024, INT64_MAX},
+                 {"max_recipients", 1, 100000},
+                 {"max_sessions", 1, 100000},
+                 {"command_timeout_seconds", 1, 3600},
+                 {"data_timeout_seconds", 1, 3600}},
+                {"listen", "hostname", "tls_certificate", "tls_key"}, {}, {"allowed_networks"});
+    check_table(user, "relay",
+                {{"retry_min_s", 1, 86400},
+                 {"retry_max_s", 1, 86400},
+                 {"give_up_after_h", 1, 8760},
+                 {"timeout_seconds", 1, 3600}},
+                {"next_hop", "maildir", "bounce_hop"}, {"blocked_notice"});
+    check_table(user, "spool", {}, {"dir"}, {});
+    check_table(user, "quarantine", {{"keep_days", 1, 3650}}, {"dir"}, {});
+    check_table(user, "audit", {}, {"log"}, {});
+    check_mta(user, merged);
     check_policy(user, merged);
     check_sanitizers(user, merged);
     // libclamav only partly scans a zip member larger than its file limit
@@ -83,7 +102,8 @@ class Checker {
   };
 
   void check_table(const toml::table& user, const char* section, std::vector<IntKey> ints,
-                   std::vector<const char*> strings, std::vector<const char*> bools) {
+                   std::vector<const char*> strings, std::vector<const char*> bools,
+                   std::vector<const char*> string_lists = {}) {
     const toml::node* node = user.get(section);
     if (!node) return;
     const auto* t = node->as_table();
@@ -114,7 +134,49 @@ class Checker {
         known = true;
         if (!value.is_boolean()) problem(&value, std::string(section) + "." + k + " must be true or false");
       }
+      for (const char* l : string_lists) {
+        if (k != l) continue;
+        known = true;
+        const auto* list = value.as_array();
+        if (!list || !list->is_homogeneous(toml::node_type::string))
+          problem(&value, std::string(section) + "." + k + " must be a list of strings");
+      }
       if (!known) problem(&value, "unknown key " + std::string(section) + "." + k);
+    }
+  }
+
+  // "host:port" with a port; "[v6]:port" for IPv6.
+  static bool valid_endpoint(const std::string& s) {
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 >= s.size()) return false;
+    const std::string port = s.substr(colon + 1);
+    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
+    return std::stoi(port) <= 65535;
+  }
+
+  void check_mta(const toml::table& user, const toml::table& merged) {
+    for (const char* key : {"smtp.listen", "relay.next_hop", "relay.bounce_hop"}) {
+      const toml::node* at = user.at_path(key).node();
+      auto v = merged.at_path(key).value<std::string>();
+      if (!at || !v) continue;
+      const bool may_be_empty = std::string(key) != "smtp.listen";
+      if (v->empty() ? !may_be_empty : !valid_endpoint(*v))
+        problem(at, std::string(key) + " must be \"host:port\" (\"[::1]:port\" for IPv6)" +
+                        (may_be_empty ? " or \"\"" : "") + " (is \"" + *v + "\")");
+    }
+    auto lo = merged.at_path("relay.retry_min_s").value<std::int64_t>();
+    auto hi = merged.at_path("relay.retry_max_s").value<std::int64_t>();
+    if (lo && hi && *lo > *hi) {
+      const toml::node* at = user.at_path("relay.retry_min_s").node();
+      if (!at) at = user.at_path("relay.retry_max_s").node();
+      problem(at, "relay.retry_min_s (" + std::to_string(*lo) + ") must not exceed relay.retry_max_s (" +
+                      std::to_string(*hi) + ")");
+    }
+    const bool cert = !merged.at_path("smtp.tls_certificate").value_or(std::string()).empty();
+    const bool key = !merged.at_path("smtp.tls_key").value_or(std::string()).empty();
+    if (cert != key) {
+      const toml::node* at = user.at_path(cert ? "smtp.tls_certificate" : "smtp.tls_key").node();
+      problem(at, "smtp.tls_certificate and smtp.tls_key go together (STARTTLS needs both)");
     }
   }
 
@@ -299,6 +361,35 @@ Config build(const toml::table& merged, std::string source) {
   c.workers.recycle_after = wk["recycle_after"].value_or(c.workers.recycle_after);
   c.workers.user = wk["user"].value_or(c.workers.user);
   c.workers.require_full_sandbox = wk["require_full_sandbox"].value_or(c.workers.require_full_sandbox);
+  auto smtp = merged["smtp"];
+  c.smtp.listen = smtp["listen"].value_or(c.smtp.listen);
+  c.smtp.hostname = smtp["hostname"].value_or(c.smtp.hostname);
+  c.smtp.max_message_bytes =
+      static_cast<std::uint64_t>(smtp["max_message_bytes"].value_or<std::int64_t>(c.smtp.max_message_bytes));
+  c.smtp.max_recipients = smtp["max_recipients"].value_or(c.smtp.max_recipients);
+  c.smtp.max_sessions = smtp["max_sessions"].value_or(c.smtp.max_sessions);
+  c.smtp.command_timeout_seconds = smtp["command_timeout_seconds"].value_or(c.smtp.command_timeout_seconds);
+  c.smtp.data_timeout_seconds = smtp["data_timeout_seconds"].value_or(c.smtp.data_timeout_seconds);
+  c.smtp.tls_certificate = smtp["tls_certificate"].value_or(std::string());
+  c.smtp.tls_key = smtp["tls_key"].value_or(std::string());
+  if (const auto* nets = smtp["allowed_networks"].as_array()) {
+    c.smtp.allowed_networks.clear();
+    for (const auto& n : *nets)
+      if (auto s = n.value<std::string>()) c.smtp.allowed_networks.push_back(*s);
+  }
+  auto relay = merged["relay"];
+  c.relay.next_hop = relay["next_hop"].value_or(std::string());
+  c.relay.maildir = relay["maildir"].value_or(c.relay.maildir);
+  c.relay.bounce_hop = relay["bounce_hop"].value_or(std::string());
+  c.relay.retry_min_s = relay["retry_min_s"].value_or(c.relay.retry_min_s);
+  c.relay.retry_max_s = relay["retry_max_s"].value_or(c.relay.retry_max_s);
+  c.relay.give_up_after_h = relay["give_up_after_h"].value_or(c.relay.give_up_after_h);
+  c.relay.timeout_seconds = relay["timeout_seconds"].value_or(c.relay.timeout_seconds);
+  c.relay.blocked_notice = relay["blocked_notice"].value_or(c.relay.blocked_notice);
+  c.spool_dir = merged["spool"]["dir"].value_or(c.spool_dir);
+  c.quarantine.dir = merged["quarantine"]["dir"].value_or(c.quarantine.dir);
+  c.quarantine.keep_days = merged["quarantine"]["keep_days"].value_or(c.quarantine.keep_days);
+  c.audit_log = merged["audit"]["log"].value_or(c.audit_log);
   c.policy_file = read_policy(merged, "file");
   c.policy_body = read_policy(merged, "body");
   if (const auto* s = merged["sanitizer"].as_table()) c.sanitizer_options = *s;

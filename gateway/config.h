@@ -38,12 +38,46 @@ struct WorkersConfig {
   bool require_full_sandbox = true;    // refuse to run without network namespace and Landlock
 };
 
+// The MTA hop (`mukaika serve`, docs/configuration.md).
+struct SmtpConfig {
+  std::string listen = "127.0.0.1:2525";  // Internet-zone address to accept mail on
+  std::string hostname;                   // greeting and Received; "" = this host's name
+  std::vector<std::string> allowed_networks = {"127.0.0.0/8", "::1/128"};  // who may relay
+  std::uint64_t max_message_bytes = 52428800;
+  int max_recipients = 1000;
+  int max_sessions = 500;
+  int command_timeout_seconds = 300;
+  int data_timeout_seconds = 600;
+  std::string tls_certificate, tls_key;  // both set: STARTTLS offered
+};
+
+struct RelayConfig {
+  std::string next_hop;                           // LGWAN-zone MTA "host:port"; "" = local Maildir
+  std::string maildir = "./var/lgwan-maildir";    // where mail goes without a next hop
+  std::string bounce_hop;                         // Internet-side MTA for bounces; "" = keep them on hold
+  int retry_min_s = 60;                           // first retry after a temporary failure, then doubling
+  int retry_max_s = 900;                          // longest wait between retries
+  int give_up_after_h = 120;                      // then bounce
+  int timeout_seconds = 300;                      // per SMTP command to the next hop
+  bool blocked_notice = true;                     // tell recipients of a blocked mail
+};
+
+struct QuarantineConfig {
+  std::string dir = "./var/quarantine";
+  int keep_days = 14;
+};
+
 struct Config {
   std::string source;  // "embedded default" or the file's path
   Language language = Language::Ja;
   Limits limits;
   AntivirusConfig antivirus;
   WorkersConfig workers;
+  SmtpConfig smtp;
+  RelayConfig relay;
+  std::string spool_dir = "./var/spool";
+  QuarantineConfig quarantine;
+  std::string audit_log = "./var/audit.jsonl";
   std::map<Kind, std::vector<std::string>> policy_file;
   std::map<Kind, std::vector<std::string>> policy_body;
   toml::table sanitizer_options;  // name -> options table

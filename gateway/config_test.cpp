@@ -140,6 +140,56 @@ TEST(Config, WorkersProblemsAreReportedWithTheirLines) {
   EXPECT_NE(problems[0].message.find("no such user"), std::string::npos);
 }
 
+TEST(Config, MtaSections) {
+  Config d = load_config(std::nullopt, registry());
+  EXPECT_EQ(d.smtp.listen, "127.0.0.1:2525");
+  EXPECT_EQ(d.smtp.max_message_bytes, 52428800u);
+  EXPECT_EQ(d.smtp.allowed_networks, (std::vector<std::string>{"127.0.0.0/8", "::1/128"}));
+  EXPECT_EQ(d.relay.next_hop, "");
+  EXPECT_EQ(d.relay.maildir, "./var/lgwan-maildir");
+  EXPECT_EQ(d.relay.retry_min_s, 60);
+  EXPECT_EQ(d.relay.retry_max_s, 900);
+  EXPECT_EQ(d.relay.give_up_after_h, 120);
+  EXPECT_EQ(d.spool_dir, "./var/spool");
+  EXPECT_EQ(d.quarantine.dir, "./var/quarantine");
+  EXPECT_EQ(d.quarantine.keep_days, 14);
+  auto path = write_temp("mta.toml",
+                         "[smtp]\nlisten = \"0.0.0.0:25\"\nallowed_networks = [\"192.0.2.10/32\"]\n"
+                         "[relay]\nnext_hop = \"[2001:db8::5]:25\"\nretry_min_s = 30\n"
+                         "[spool]\ndir = \"/var/spool/mukaika\"\n[quarantine]\nkeep_days = 30\n");
+  Config c = load_config(path, registry());
+  EXPECT_EQ(c.smtp.listen, "0.0.0.0:25");
+  EXPECT_EQ(c.smtp.allowed_networks, std::vector<std::string>{"192.0.2.10/32"});
+  EXPECT_EQ(c.relay.next_hop, "[2001:db8::5]:25");
+  EXPECT_EQ(c.relay.retry_min_s, 30);
+  EXPECT_EQ(c.spool_dir, "/var/spool/mukaika");
+  EXPECT_EQ(c.quarantine.keep_days, 30);
+}
+
+TEST(Config, MtaProblemsAreReportedWithTheirLines) {
+  auto path = write_temp("badmta.toml",
+                         "[smtp]\n"                             // 1
+                         "listen = \"localhost\"\n"             // 2: no port
+                         "allowed_networks = \"10.0.0.0/8\"\n"  // 3: not a list
+                         "tls_key = \"/etc/key.pem\"\n"         // 4: without a certificate
+                         "[relay]\n"                            // 5
+                         "next_hop = \"mx:99999\"\n"            // 6: port out of range
+                         "retry_min_s = 1000\n"                 // 7: above retry_max_s
+                         "retry_max_s = 900\n"                  // 8
+                         "[quarantine]\n"                       // 9
+                         "keep_days = 0\n");                    // 10
+  auto problems = check_config_file(path, registry());
+  std::map<int, std::string> by_line;
+  for (const auto& p : problems) by_line[p.line] += p.message + ";";
+  EXPECT_NE(by_line[2].find("smtp.listen"), std::string::npos) << by_line[2];
+  EXPECT_NE(by_line[3].find("list of strings"), std::string::npos) << by_line[3];
+  EXPECT_NE(by_line[4].find("tls_certificate"), std::string::npos) << by_line[4];
+  EXPECT_NE(by_line[6].find("relay.next_hop"), std::string::npos) << by_line[6];
+  EXPECT_NE(by_line[7].find("retry_max_s"), std::string::npos) << by_line[7];
+  EXPECT_NE(by_line[10].find("quarantine.keep_days"), std::string::npos) << by_line[10];
+  EXPECT_EQ(problems.size(), 6u);
+}
+
 TEST(Config, MissingFile) {
   auto problems = check_config_file("/nonexistent/mukaika.toml", registry());
   ASSERT_EQ(problems.size(), 1u);

@@ -1,6 +1,8 @@
 // mukaika: the command line.
 //
 //   mukaika sanitize [--config FILE] --out DIR [--report FILE] INPUT...
+//   mukaika serve [--config FILE]            (serve.h)
+//   mukaika queue [--config FILE] [list | flush]
 //   mukaika check-config FILE
 //   mukaika version
 //
@@ -28,6 +30,7 @@
 #include "policy.h"
 #include "registry.h"
 #include "report.h"
+#include "serve.h"
 #include "worker/worker_pool.h"
 #ifdef MUKAIKA_TEST_SANITIZERS
 // Only in the test build of the CLI (mukaika_test_cli), never in `mukaika`.
@@ -48,6 +51,12 @@ const char* kUsage =
     "  mukaika sanitize [--config FILE] --out DIR [--report FILE] INPUT...\n"
     "      メール (.eml) やファイルを無害化し、結果を DIR に書きます。\n"
     "      Sanitizes mails (.eml) and files, writing results to DIR.\n"
+    "  mukaika serve [--config FILE]\n"
+    "      メール中継 (SMTP) を始めます。無害化したメールを LGWAN 側へ届けます。\n"
+    "      Runs the MTA hop: SMTP in, sanitized mail out to the LGWAN side.\n"
+    "  mukaika queue [--config FILE] [list | flush]\n"
+    "      配送待ちのメールを表示します / 今すぐ再送させます。\n"
+    "      Lists the mail queue, or makes the daemon retry deferred mail now.\n"
     "  mukaika check-config FILE\n"
     "      設定ファイルを検査し、問題をすべて行番号付きで表示します。\n"
     "      Checks a configuration file and lists every problem with its line.\n"
@@ -175,16 +184,10 @@ int cmd_sanitize(const std::vector<std::string>& args) {
   SanitizerRegistry registry;
   register_sanitizers(registry);
   Config config;
-  std::unique_ptr<Scanner> scanner;
-  std::unique_ptr<Policy> policy;
+  WorkerEngine engine;
   try {
     config = load_config(config_path, registry);
-    policy = std::make_unique<Policy>(config, registry);
-    // Only the workers scan; each finds libclamav's temp dir "." in its own
-    // private directory (worker_pool.h).
-    Config engine = config;
-    engine.antivirus.temp_dir = kWorkerEngineTempDir;
-    scanner = open_scanner(engine, std::cerr);
+    engine = open_worker_engine(config, registry, std::cerr);
   } catch (const ConfigError& e) {
     std::cerr << "mukaika: " << e.what() << "\n";
     return kExitError;
@@ -201,16 +204,13 @@ int cmd_sanitize(const std::vector<std::string>& args) {
 
   // The supervisor (this process) never parses an input: the pipeline runs
   // in sandboxed workers forked from here, sharing the loaded engine.
-  Pipeline pipeline(*policy, *scanner, config.limits, config.language);
+  Pipeline pipeline(*engine.policy, *engine.scanner, config.limits, config.language);
   std::unique_ptr<WorkerPool> pool;
   try {
     pool = std::make_unique<WorkerPool>(worker_options(config),
                                         [&pipeline](Item item) { return pipeline.run(std::move(item)); });
   } catch (const WorkerError& e) {
-    std::cerr << "mukaika: " << e.what() << "\n"
-              << (ja ? "分離できない環境で動かすには設定 workers.require_full_sandbox = false を使います (非推奨)。\n"
-                     : "To run where the sandbox cannot be complete, set workers.require_full_sandbox = false (not "
-                       "recommended).\n");
+    std::cerr << "mukaika: " << e.what() << "\n" << sandbox_setting_hint(config.language) << "\n";
     return kExitError;
   }
   nlohmann::json items = nlohmann::json::array();
@@ -306,6 +306,8 @@ int main(int argc, char** argv) {
   try {
     if (command == "sanitize") return cmd_sanitize(args);
     if (command == "check-config") return cmd_check_config(args);
+    if (command == "serve") return cmd_serve(args, register_sanitizers);
+    if (command == "queue") return cmd_queue(args, register_sanitizers);
     if (command == "version" || command == "--version") {
       std::cout << "mukaika " << MUKAIKA_VERSION << "\n";
       return kExitOk;

@@ -16,6 +16,7 @@
 #include <iostream>
 #include <map>
 
+#include "antivirus.h"
 #include "digest.h"
 #include "file_name.h"
 #include "ipc/frame.h"
@@ -126,6 +127,24 @@ PipelineResult worker_failure_result(const Item& input, const std::string& sha25
   r.item.reason = reason;
   r.actions.push_back({r.item.path, "block", reason.code, reason.text(language), {}});
   return r;
+}
+
+WorkerEngine open_worker_engine(const Config& config, const SanitizerRegistry& registry, std::ostream& warnings) {
+  WorkerEngine e;
+  e.policy = std::make_unique<Policy>(config, registry);
+  // Only the workers scan; each finds libclamav's temp dir "." in its own
+  // private directory.
+  Config engine = config;
+  engine.antivirus.temp_dir = kWorkerEngineTempDir;
+  e.scanner = open_scanner(engine, warnings);
+  return e;
+}
+
+std::string sandbox_setting_hint(Language language) {
+  return language == Language::Ja
+             ? "分離できない環境で動かすには設定 workers.require_full_sandbox = false を使います (非推奨)。"
+             : "To run where the sandbox cannot be complete, set workers.require_full_sandbox = false (not "
+               "recommended).";
 }
 
 WorkerOptions worker_options(const Config& config) {

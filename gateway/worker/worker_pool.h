@@ -39,6 +39,7 @@
 
 #include "config.h"
 #include "pipeline.h"
+#include "policy.h"
 #include "worker/sandbox.h"
 
 namespace mukaika {
@@ -74,6 +75,19 @@ constexpr const char* kWorkerEngineTempDir = ".";
 
 // [workers], [limits] and [antivirus] of a configuration.
 WorkerOptions worker_options(const Config& config);
+
+// The policy and the virus engine that workers share, loaded once in the
+// supervisor; libclamav's temp dir is set to each worker's own directory
+// (kWorkerEngineTempDir). Throws ConfigError with an operator's message.
+struct WorkerEngine {
+  std::unique_ptr<Policy> policy;
+  std::unique_ptr<Scanner> scanner;
+};
+WorkerEngine open_worker_engine(const Config& config, const SanitizerRegistry& registry, std::ostream& warnings);
+
+// For an operator after a WorkerError at start: the setting that runs
+// without a complete sandbox, and that it is not recommended.
+std::string sandbox_setting_hint(Language language);
 
 // Runs inside a worker, once per item.
 using ItemProcessor = std::function<PipelineResult(Item)>;

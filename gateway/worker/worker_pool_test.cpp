@@ -18,11 +18,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <future>
 #include <sstream>
+#include <thread>
 
 #include "av_clamav/clamav_scanner.h"
 #include "digest.h"
 #include "test_support.h"
+#include "worker/sanitizer_service.h"
 #include "worker/testing/fault_sanitizers.h"
 
 namespace mukaika {
@@ -536,6 +539,57 @@ TEST(WorkerPool, SameResultsAsInProcess) {
       EXPECT_EQ(a.actions[k].path, b.actions[k].path);
       EXPECT_EQ(a.actions[k].virus, b.actions[k].virus);
     }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// SanitizerService: the pool behind a socket, for the daemon's threads.
+
+std::unique_ptr<SanitizerService> start_service(FaultFixture& f, WorkerOptions o) {
+  Pipeline* p = f.pipeline.get();
+  return std::make_unique<SanitizerService>(o, [p](Item item) { return p->run(std::move(item)); });
+}
+
+TEST(SanitizerService, ServesThreadsOfTheDaemonAndContainsCrashes) {
+  FaultFixture f;
+  auto service = start_service(f, f.options(1));  // before any thread, as the daemon does
+  // From another thread: the pool lives in the service process, so the
+  // daemon's threads do not keep it from forking workers.
+  auto first = std::async(std::launch::async, [&] { return service->sanitize(text_item("hello\n")); }).get();
+  EXPECT_EQ(first.verdict, PipelineResult::Verdict::Clean);
+  EXPECT_EQ(first.item.bytes, "hello\n");
+  EXPECT_EQ(first.sha256_in, first.sha256_out);
+  EXPECT_EQ(first.sha256_in, sha256_hex("hello\n"));
+
+  std::thread busy([] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); });
+  auto crashed = service->sanitize(text_item("CRASH now\n"));
+  EXPECT_EQ(crashed.verdict, PipelineResult::Verdict::Blocked);
+  ASSERT_FALSE(crashed.actions.empty());
+  EXPECT_EQ(crashed.actions.back().code, "worker.crashed");
+  // The pool replaced the worker, from the single-threaded service.
+  auto after = service->sanitize(text_item("still here\n"));
+  EXPECT_EQ(after.verdict, PipelineResult::Verdict::Clean);
+  busy.join();
+}
+
+TEST(SanitizerService, AServiceThatIsGoneMeansCouldNotDecide) {
+  FaultFixture f;
+  auto service = start_service(f, f.options(1));
+  ASSERT_EQ(::kill(service->pid(), SIGKILL), 0);
+  EXPECT_THROW(service->sanitize(text_item("hello\n")), WorkerError);
+  // And stays so: requests and replies can no longer be paired.
+  EXPECT_THROW(service->sanitize(text_item("hello\n")), WorkerError);
+}
+
+TEST(SanitizerService, StartFailureCarriesThePoolsMessage) {
+  FaultFixture f;
+  WorkerOptions o = f.options(1);
+  o.user = "no-such-user-mukaika";
+  try {
+    start_service(f, o);
+    ADD_FAILURE() << "started with a missing worker user";
+  } catch (const WorkerError& e) {
+    EXPECT_NE(std::string(e.what()).find("no-such-user-mukaika"), std::string::npos) << e.what();
   }
 }
 

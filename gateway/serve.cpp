@@ -1,0 +1,365 @@
+#include "serve.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "antivirus.h"
+#include "config.h"
+#include "pipeline.h"
+#include "policy.h"
+#include "queue/audit_log.h"
+#include "queue/quarantine.h"
+#include "queue/queue_manager.h"
+#include "queue/spool.h"
+#include "relay/dsn.h"
+#include "relay/maildir_delivery.h"
+#include "relay/relay_client.h"
+#include "report.h"
+#include "smtp/smtp_server.h"
+#include "worker/sanitizer_service.h"
+
+namespace mukaika {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 2;
+
+// The daemon's pid, beside the spool, for `mukaika queue flush`.
+fs::path pid_file(const Config& config) { return fs::path(config.spool_dir) / "serve.pid"; }
+
+std::string host_name(const Config& config) {
+  if (!config.smtp.hostname.empty()) return config.smtp.hostname;
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "mukaika";
+  return buf;
+}
+
+struct Options {
+  std::optional<std::string> config_path;
+  std::vector<std::string> rest;
+};
+
+// --config FILE anywhere; everything else in order. False on a bad option.
+bool parse(const std::vector<std::string>& args, Options& out, std::string& error) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config") {
+      if (i + 1 >= args.size()) {
+        error = "--config needs a FILE";
+        return false;
+      }
+      out.config_path = args[++i];
+    } else if (args[i].size() > 1 && args[i][0] == '-') {
+      error = "unknown option " + args[i];
+      return false;
+    } else {
+      out.rest.push_back(args[i]);
+    }
+  }
+  return true;
+}
+
+std::optional<Config> load(const Options& o, RegisterSanitizers register_sanitizers, SanitizerRegistry& registry) {
+  register_sanitizers(registry);
+  try {
+    return load_config(o.config_path, registry);
+  } catch (const ConfigError& e) {
+    std::cerr << "mukaika: " << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
+// What the queue manager needs from the pipeline's result.
+SanitizedMail to_sanitized_mail(const std::string& queue_id, const std::string& original, PipelineResult result) {
+  SanitizedMail m;
+  m.report = report_item(queue_id + ".eml", "", result);
+  m.message_id = parse_message_id(original);
+  const bool is_mail = result.item.type == "message/rfc822" || result.kind == Kind::Mail;
+  if (result.verdict != PipelineResult::Verdict::Blocked && is_mail) {
+    m.verdict = result.verdict == PipelineResult::Verdict::Clean ? SanitizedMail::Verdict::Clean
+                                                                  : SanitizedMail::Verdict::Sanitized;
+    m.message = std::move(result.item.bytes);
+    m.sha256_out = result.sha256_out;
+    return m;
+  }
+  m.verdict = SanitizedMail::Verdict::Blocked;
+  if (result.verdict != PipelineResult::Verdict::Blocked) {
+    // SMTP carries mail; anything the pipeline did not treat as one (no
+    // header at all, say) is not guessed at.
+    m.reason = "メールとして解析できなかったため遮断しました (" + std::string(to_string(result.kind)) + ")";
+    m.reason_en = "blocked: not recognisable as a mail (" + std::string(to_string(result.kind)) + ")";
+    return m;
+  }
+  // The top-level block, or failing that the last block below it.
+  const ActionRecord* why = nullptr;
+  for (const auto& a : result.actions)
+    if (a.action == "block" && (!why || a.path == result.actions.front().path)) why = &a;
+  std::string virus = result.item.virus;
+  if (why) {
+    m.reason = why->reason;
+    if (virus.empty()) virus = why->virus;
+    m.reason_en = "blocked (" + why->code + (virus.empty() ? "" : ", virus " + virus) + ")";
+  } else {
+    m.reason = "無害化できなかったため遮断しました";
+    m.reason_en = "blocked: could not be sanitized";
+  }
+  return m;
+}
+
+// The SMTP server's sink: the spool, then a nudge to the queue manager.
+class SpoolSink : public MessageSink {
+ public:
+  SpoolSink(Spool& spool, QueueManager& queue) : spool_(spool), queue_(queue) {}
+  SmtpAccept accept(const Envelope& envelope, std::string message) override {
+    try {
+      std::string id = spool_.accept(envelope, message);
+      queue_.notify();
+      return {SmtpAccept::Status::Accepted, id, ""};
+    } catch (const std::exception& e) {
+      std::cerr << "mukaika: cannot queue a message from " << envelope.client_address << ": " << e.what() << "\n";
+      return {SmtpAccept::Status::TempFail, "", "cannot store the message now, try again later"};
+    }
+  }
+
+ private:
+  Spool& spool_;
+  QueueManager& queue_;
+};
+
+RelayOptions relay_options(const Config& config, const std::string& hop) {
+  RelayOptions o;
+  o.next_hop = hop;
+  o.helo_name = host_name(config);
+  const auto t = std::chrono::seconds(config.relay.timeout_seconds);
+  o.connect_timeout = std::min<std::chrono::milliseconds>(t, std::chrono::seconds(30));
+  o.greeting_timeout = o.helo_timeout = o.mail_timeout = o.rcpt_timeout = t;
+  o.data_init_timeout = std::min<std::chrono::milliseconds>(t, std::chrono::seconds(120));
+  o.data_block_timeout = std::min<std::chrono::milliseconds>(t, std::chrono::seconds(180));
+  o.data_done_timeout = t * 2;
+  return o;
+}
+
+}  // namespace
+
+int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_sanitizers) {
+  Options opts;
+  std::string error;
+  if (!parse(args, opts, error) || !opts.rest.empty()) {
+    std::cerr << "mukaika: " << (error.empty() ? "serve takes no arguments besides --config FILE" : error) << "\n";
+    return kExitError;
+  }
+  SanitizerRegistry registry;
+  std::optional<Config> loaded = load(opts, register_sanitizers, registry);
+  if (!loaded) return kExitError;
+  const Config& config = *loaded;
+  const bool ja = config.language == Language::Ja;
+
+  WorkerEngine engine;
+  try {
+    engine = open_worker_engine(config, registry, std::cerr);
+  } catch (const ConfigError& e) {
+    std::cerr << "mukaika: " << e.what() << "\n";
+    return kExitError;
+  }
+  Pipeline pipeline(*engine.policy, *engine.scanner, config.limits, config.language);
+
+  // Storage and delivery first: each says clearly what is wrong with its
+  // directory or address before anything listens.
+  std::unique_ptr<Spool> spool;
+  std::unique_ptr<Quarantine> quarantine;
+  std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<Delivery> delivery;
+  std::unique_ptr<Delivery> bounce_delivery;
+  try {
+    // The default layout (./var/...) is made on first start.
+    for (const std::string& d : {config.spool_dir, config.quarantine.dir}) {
+      std::error_code ec;
+      fs::create_directories(d, ec);
+    }
+    spool = std::make_unique<Spool>(config.spool_dir);
+    quarantine = std::make_unique<Quarantine>(config.quarantine.dir, config.quarantine.keep_days);
+    if (!fs::path(config.audit_log).parent_path().empty()) fs::create_directories(fs::path(config.audit_log).parent_path());
+    audit = std::make_unique<AuditLog>(config.audit_log);
+    if (config.relay.next_hop.empty())
+      delivery = std::make_unique<MaildirDelivery>(config.relay.maildir);
+    else
+      delivery = std::make_unique<RelayClient>(relay_options(config, config.relay.next_hop));
+    if (!config.relay.bounce_hop.empty())
+      bounce_delivery = std::make_unique<RelayClient>(relay_options(config, config.relay.bounce_hop));
+  } catch (const std::exception& e) {
+    std::cerr << "mukaika: " << e.what() << "\n";
+    return kExitError;
+  }
+
+  // The workers' supervisor is forked now, while this process has one
+  // thread (sanitizer_service.h).
+  std::unique_ptr<SanitizerService> service;
+  try {
+    service = std::make_unique<SanitizerService>(
+        worker_options(config), [&pipeline](Item item) { return pipeline.run(std::move(item)); });
+  } catch (const WorkerError& e) {
+    std::cerr << "mukaika: " << e.what() << "\n" << sandbox_setting_hint(config.language) << "\n";
+    return kExitError;
+  }
+
+  const std::string hostname = host_name(config);
+  QueueParts parts{*spool, *quarantine, *audit, *delivery, bounce_delivery.get(), {}, {}, {}};
+  parts.sanitize = [&service](const std::string& queue_id, const std::string& original) {
+    Item item;
+    item.bytes = original;
+    item.name = queue_id + ".eml";
+    item.declared_type = "message/rfc822";
+    item.role = Role::File;
+    return to_sanitized_mail(queue_id, original, service->sanitize(std::move(item)));
+  };
+  BounceOptions bounce_options;
+  bounce_options.hostname = hostname;
+  bounce_options.language = ja ? "ja" : "en";
+  parts.make_bounce = [bounce_options, &config](const Envelope& envelope, const std::vector<RecipientResult>& failed,
+                                                const std::string& original_headers) {
+    BounceOptions o = bounce_options;
+    o.now = std::chrono::system_clock::now();
+    o.remote_mta = config.relay.next_hop;
+    return make_bounce(envelope, failed, original_headers, o);
+  };
+  parts.make_blocked_notice = [bounce_options](const Envelope& envelope, const SanitizedMail& result,
+                                               const std::string& queue_id) {
+    BounceOptions o = bounce_options;
+    o.now = std::chrono::system_clock::now();
+    BlockedNotice n;
+    n.queue_id = queue_id;
+    n.message_id = result.message_id;
+    n.reason_ja = result.reason;
+    n.reason_en = result.reason_en;
+    // One notice for all recipients of this message.
+    return make_blocked_notice(envelope, envelope.recipients.empty() ? "" : envelope.recipients.front(), n, o);
+  };
+  QueueOptions queue_options;
+  queue_options.retry_min = std::chrono::seconds(config.relay.retry_min_s);
+  queue_options.retry_max = std::chrono::seconds(config.relay.retry_max_s);
+  queue_options.give_up_after = std::chrono::hours(config.relay.give_up_after_h);
+  queue_options.blocked_notice = config.relay.blocked_notice;
+  queue_options.log = [](const std::string& line) { std::cerr << "mukaika: " << line << "\n"; };
+  QueueManager queue(std::move(parts), queue_options);
+  SpoolSink sink(*spool, queue);
+
+  SmtpServerOptions smtp;
+  smtp.listen = config.smtp.listen;
+  smtp.hostname = hostname;
+  smtp.allowed_networks = config.smtp.allowed_networks;
+  smtp.max_message_bytes = config.smtp.max_message_bytes;
+  smtp.max_recipients = config.smtp.max_recipients;
+  smtp.max_sessions = config.smtp.max_sessions;
+  smtp.command_timeout = std::chrono::seconds(config.smtp.command_timeout_seconds);
+  smtp.data_timeout = std::chrono::seconds(config.smtp.data_timeout_seconds);
+  smtp.tls_certificate = config.smtp.tls_certificate;
+  smtp.tls_key = config.smtp.tls_key;
+  std::unique_ptr<SmtpServer> server;
+  try {
+    server = std::make_unique<SmtpServer>(smtp, sink);
+  } catch (const std::exception& e) {
+    std::cerr << "mukaika: " << e.what() << "\n";
+    return kExitError;
+  }
+
+  // Signals go to this thread's sigwait(); every thread started from here on
+  // inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  {
+    std::ofstream pid(pid_file(config), std::ios::trunc);
+    pid << ::getpid() << "\n";
+  }
+  queue.start();
+  server->start();
+
+  const std::string where = config.relay.next_hop.empty() ? "Maildir " + config.relay.maildir
+                                                          : "SMTP " + config.relay.next_hop;
+  if (ja)
+    std::cout << "mukaika: SMTP を " << server->local_endpoint() << " で待ち受けています (設定: " << config.source
+              << ")\n  配送先: " << where << "\n  スプール: " << config.spool_dir << "\n  原本保管: "
+              << config.quarantine.dir << " (" << config.quarantine.keep_days << " 日)\n  監査ログ: " << config.audit_log
+              << "\n  停止: SIGTERM / Ctrl-C\n";
+  else
+    std::cout << "mukaika: listening for SMTP on " << server->local_endpoint() << " (configuration: " << config.source
+              << ")\n  delivery: " << where << "\n  spool: " << config.spool_dir << "\n  quarantine: "
+              << config.quarantine.dir << " (" << config.quarantine.keep_days << " days)\n  audit log: "
+              << config.audit_log << "\n  stop: SIGTERM / Ctrl-C\n";
+  std::cout.flush();
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      try {
+        audit->reopen();
+        std::cerr << "mukaika: SIGHUP: audit log reopened (other settings take effect on restart)\n";
+      } catch (const std::exception& e) {
+        std::cerr << "mukaika: SIGHUP: " << e.what() << "\n";
+      }
+      continue;
+    }
+    if (sig == SIGUSR1) {
+      queue.flush();
+      continue;
+    }
+    break;  // SIGTERM, SIGINT
+  }
+  std::cerr << "mukaika: " << (ja ? "停止します" : "stopping") << "\n";
+  server->shutdown(std::chrono::seconds(30));
+  queue.stop();
+  std::error_code ec;
+  fs::remove(pid_file(config), ec);
+  return kExitOk;
+}
+
+int cmd_queue(const std::vector<std::string>& args, RegisterSanitizers register_sanitizers) {
+  Options opts;
+  std::string error;
+  if (!parse(args, opts, error) || opts.rest.size() > 1 ||
+      (opts.rest.size() == 1 && opts.rest[0] != "list" && opts.rest[0] != "flush")) {
+    std::cerr << "mukaika: " << (error.empty() ? "usage: mukaika queue [--config FILE] [list | flush]" : error) << "\n";
+    return kExitError;
+  }
+  SanitizerRegistry registry;
+  std::optional<Config> config = load(opts, register_sanitizers, registry);
+  if (!config) return kExitError;
+  const bool ja = config->language == Language::Ja;
+  if (!opts.rest.empty() && opts.rest[0] == "flush") {
+    std::ifstream in(pid_file(*config));
+    long pid = 0;
+    if (!(in >> pid) || pid <= 1 || ::kill(static_cast<pid_t>(pid), SIGUSR1) != 0) {
+      std::cerr << "mukaika: " << (ja ? "動いている mukaika serve が見つかりません" : "no running mukaika serve found")
+                << " (" << pid_file(*config).string() << ")\n";
+      return kExitError;
+    }
+    std::cout << (ja ? "再送を依頼しました" : "asked the daemon to retry deferred mail now") << "\n";
+    return kExitOk;
+  }
+  std::error_code ec;
+  if (!fs::is_directory(config->spool_dir, ec)) {
+    std::cerr << "mukaika: " << (ja ? "スプールがありません: " : "no spool at ") << config->spool_dir << "\n";
+    return kExitError;
+  }
+  const auto now = std::chrono::system_clock::now();
+  std::cout << format_queue(list_queue(config->spool_dir, now), now);
+  return kExitOk;
+}
+
+}  // namespace mukaika
