@@ -29,10 +29,8 @@ import os
 import pwd
 import shutil
 import smtplib
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -65,98 +63,26 @@ def postfix_problem():
     return ""
 
 
-# Only what a relay needs. No chroot (the queue is in a temp dir), no local
-# delivery, no pickup from maildrop beyond the standard service, and postlogd
-# so that maillog_file works without syslog.
-MASTER_CF = """\
-127.0.0.1:{port} inet n - n - - smtpd
-pickup    unix  n - n 60    1 pickup
-cleanup   unix  n - n -     0 cleanup
-qmgr      unix  n - n 300   1 qmgr
-rewrite   unix  - - n -     - trivial-rewrite
-bounce    unix  - - n -     0 bounce
-defer     unix  - - n -     0 bounce
-trace     unix  - - n -     0 bounce
-verify    unix  - - n -     1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n -     - proxymap
-smtp      unix  - - n -     - smtp
-relay     unix  - - n -     - smtp
-showq     unix  n - n -     - showq
-error     unix  - - n -     - error
-retry     unix  - - n -     - error
-discard   unix  - - n -     - discard
-anvil     unix  - - n -     1 anvil
-scache    unix  - - n -     1 scache
-postlog   unix-dgram n - n - 1 postlogd
-"""
-
-MAIN_CF = """\
-compatibility_level = 3.6
-queue_directory = {base}/queue
-data_directory = {base}/data
-mail_owner = postfix
-myhostname = internet-mta.example
-mydomain = example
-myorigin = $myhostname
-mydestination =
-local_recipient_maps =
-local_transport = error:5.1.1 local delivery is disabled
-alias_maps =
-alias_database =
-relay_domains = {domain}
-transport_maps = texthash:{base}/etc/transport
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtp_tls_security_level = none
-smtpd_tls_security_level = none
-maillog_file = {base}/maillog
-maillog_file_prefixes = {base}
-queue_run_delay = 1s
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
-biff = no
-"""
+# The instance's configuration and its start and stop, shared with the
+# benchmark (tests/bench/mta/run.sh).
+INSTANCE = os.path.join(T.REPO, "tests", "support", "postfix_instance.sh")
 
 
 class PostfixInstance:
     """A Postfix with its own directories under base, relaying DOMAIN to next_hop."""
 
     def __init__(self, base, port, next_hop):
-        self.base, self.port = base, port
+        self.base, self.port, self.next_hop = base, port, next_hop
         self.etc = os.path.join(base, "etc")
-        # The daemons (user postfix) chdir into the queue below base: every
-        # directory above it must be searchable (mkdtemp makes 0700).
-        os.makedirs(self.etc)
-        d = base
-        while d != "/":
-            if os.stat(d).st_mode & 0o001 == 0:
-                os.chmod(d, os.stat(d).st_mode | 0o011)
-            d = os.path.dirname(d)
-        os.makedirs(os.path.join(base, "queue"))
-        os.makedirs(os.path.join(base, "data"))
-        pw = pwd.getpwnam("postfix")
-        os.chown(os.path.join(base, "data"), pw.pw_uid, pw.pw_gid)
-        with open(os.path.join(self.etc, "main.cf"), "w") as f:
-            f.write(MAIN_CF.format(base=base, domain=DOMAIN))
-        with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write(MASTER_CF.format(port=port))
-        with open(os.path.join(self.etc, "transport"), "w") as f:
-            f.write("%s smtp:[%s]:%s\n" % (DOMAIN, *next_hop.rsplit(":", 1)))
         self.started = False
+
+    def instance(self, *args):
+        return subprocess.run(["bash", INSTANCE] + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=120)
 
     def postfix(self, *args):
         return subprocess.run([POSTFIX, "-c", self.etc] + list(args), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=120)
-
-    def master_pid(self):
-        try:
-            with open(os.path.join(self.base, "queue", "pid", "master.pid")) as f:
-                return int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            return 0
 
     def maillog(self):
         try:
@@ -167,42 +93,16 @@ class PostfixInstance:
 
     def start(self):
         """"" when listening, else why not."""
-        # `check` also creates the queue's subdirectories with their owners.
-        for args in (["check"], ["start"]):
-            proc = self.postfix(*args)
-            if proc.returncode != 0:
-                return "postfix %s failed:\n%s%s" % (args[0], proc.stdout.decode("utf-8", "replace"), self.maillog())
-            self.started = self.started or args[0] == "start"
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return ""
-            except OSError:
-                time.sleep(0.1)
-        return "Postfix does not listen on 127.0.0.1:%d:\n%s" % (self.port, self.maillog())
+        proc = self.instance("start", self.base, str(self.port), self.next_hop)
+        self.started = True  # whatever start got to, stop undoes it
+        if proc.returncode != 0:
+            return "%s\n%s" % (proc.stdout.decode("utf-8", "replace"), self.maillog())
+        return ""
 
     def stop(self):
-        if not self.started:
-            return
-        pid = self.master_pid()
-        if self.postfix("stop").returncode != 0:
-            self.postfix("abort")
-        self.started = False
-        # `postfix stop` returns before the master has finished; wait for it
-        # (a zombie left for init to reap counts as gone).
-        deadline = time.time() + 30
-        while pid and time.time() < deadline:
-            try:
-                with open("/proc/%d/stat" % pid) as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                        break
-            except OSError:
-                break
-            time.sleep(0.1)
-        else:
-            if pid:
-                self.postfix("abort")
+        if self.started:
+            self.instance("stop", self.base)
+            self.started = False
 
     def queue_ids(self):
         """Messages still in this instance's queue."""

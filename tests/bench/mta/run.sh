@@ -19,7 +19,7 @@
 # temporary directory). KEEP=1 keeps the work directory (Postfix's
 # maillog, mukaika's log and audit log). Needs root (Postfix), postfix,
 # smtp-source and smtp-sink (package postfix), python3. The Postfix instance
-# is a throwaway one (postfix_instance.sh), never the system's.
+# is a throwaway one (tests/support/postfix_instance.sh), never the system's.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -35,7 +35,7 @@ done
 work="$(mktemp -d /tmp/mukaika-bench-mta.XXXXXX)"
 sink_pid="" mukaika_pid=""
 cleanup() {
-  "$here/postfix_instance.sh" stop "$work/postfix" || true
+  "$repo/tests/support/postfix_instance.sh" stop "$work/postfix" || true
   [ -n "$mukaika_pid" ] && kill "$mukaika_pid" 2>/dev/null || true
   [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -74,9 +74,9 @@ measure direct "$sink_port"
 
 echo "(2) smtp-source -> Postfix -> smtp-sink" >&2
 pf_port=$(free_port)
-"$here/postfix_instance.sh" start "$work/postfix" "$pf_port" "127.0.0.1:$sink_port"
+"$repo/tests/support/postfix_instance.sh" start "$work/postfix" "$pf_port" "127.0.0.1:$sink_port"
 measure postfix "$pf_port"
-"$here/postfix_instance.sh" stop "$work/postfix"
+"$repo/tests/support/postfix_instance.sh" stop "$work/postfix"
 
 echo "(3) smtp-source -> mukaika serve -> smtp-sink" >&2
 mk_port=$(free_port)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# A throwaway Postfix instance for tests/bench/mta/run.sh: its own
-# config_directory, queue_directory and data_directory under DIR, an smtpd on
-# 127.0.0.1:PORT, and everything for city.example.lg.jp relayed to NEXT_HOP
-# (host:port). The system instance (/etc/postfix, /var/spool/postfix) is
-# never touched: every command runs with `postfix -c DIR/etc`. The same
-# configuration as tests/e2e/test_postfix.py (PostfixInstance). Needs root.
+# A throwaway Postfix instance, for tests/e2e/test_postfix.py and
+# tests/bench/mta/run.sh: its own config_directory, queue_directory and
+# data_directory under DIR, an smtpd on 127.0.0.1:PORT, and everything for
+# city.example.lg.jp relayed to NEXT_HOP (host:port). The system instance
+# (/etc/postfix, /var/spool/postfix) is never touched: every command runs
+# with `postfix -c DIR/etc`. Needs root.
 #
 #   postfix_instance.sh start DIR PORT NEXT_HOP    # check, start, wait until it listens
 #   postfix_instance.sh stop DIR                   # stop (abort if that fails), wait for master
