@@ -8,6 +8,7 @@
 #include "office_strip/office_strip.h"
 #include "rtf_strip/rtf_strip.h"
 #include "text_normalize/text_normalize.h"
+#include "mime/charset.h"
 
 namespace mukaika {
 
@@ -34,6 +35,13 @@ std::unique_ptr<Sanitizer> SanitizerRegistry::create(const std::string& name,
   auto sanitizer = it->second(options);
   if (!sanitizer) throw ConfigError("sanitizer \"" + name + "\" could not be created");
   return sanitizer;
+}
+
+std::string charset_option(const toml::node& value, const std::string& key) {
+  auto v = value.value<std::string>();
+  if (!v || charset::canonical(*v).empty())
+    throw ConfigError(key + " must be a charset name iconv knows (e.g. \"cp932\")");
+  return *v;
 }
 
 void register_builtin_sanitizers(SanitizerRegistry& registry) {

@@ -39,6 +39,10 @@ class SanitizerRegistry {
   std::map<std::string, SanitizerFactory> factories_;
 };
 
+// A sanitizer option naming a charset iconv knows ("fallback_charset"), or
+// ConfigError saying so.
+std::string charset_option(const toml::node& value, const std::string& key);
+
 // Every sanitizer that ships with mukaika is registered here, one line each.
 void register_builtin_sanitizers(SanitizerRegistry& registry);
 

@@ -775,10 +775,7 @@ ArchiveFlattenOptions parse_archive_flatten_options(const toml::table& options) 
   for (const auto& [key, value] : options) {
     std::string k(key.str());
     if (k == "fallback_charset") {
-      auto v = value.value<std::string>();
-      if (!v || charset::canonical(*v).empty())
-        throw ConfigError("fallback_charset must be a charset name iconv knows (e.g. \"cp932\")");
-      o.fallback_charset = *v;
+      o.fallback_charset = charset_option(value, k);
     } else if (k == "max_expansion_ratio") {
       auto v = value.value<std::int64_t>();
       if (!v || *v < 1 || *v > 100000) throw ConfigError("max_expansion_ratio must be an integer from 1 to 100000");

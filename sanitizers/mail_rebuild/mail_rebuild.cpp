@@ -644,10 +644,7 @@ std::unique_ptr<Sanitizer> make_mail_rebuild(const toml::table& options) {
   for (const auto& [key, value] : options) {
     std::string k(key.str());
     if (k == "fallback_charset") {
-      auto v = value.value<std::string>();
-      if (!v || charset::canonical(*v).empty())
-        throw ConfigError("fallback_charset must be a charset name iconv knows (e.g. \"cp932\")");
-      opts.fallback_charset = *v;
+      opts.fallback_charset = charset_option(value, k);
     } else if (k == "notice") {
       auto v = value.value<bool>();
       if (!v) throw ConfigError("notice must be true or false");
