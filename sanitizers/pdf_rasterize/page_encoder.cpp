@@ -60,6 +60,21 @@ std::string jpeg(const unsigned char* pixels, int width, int pitch, int height, 
   return std::string(reinterpret_cast<const char*>(buffer.get()), size);
 }
 
+// cairo's RGB24 rows (B G R X in memory) as packed R G B.
+void to_rgb(const unsigned char* xrgb, std::size_t stride, std::size_t w, std::size_t h,
+            std::vector<unsigned char>& rgb) {
+  rgb.resize(w * h * 3);
+  for (std::size_t y = 0; y < h; ++y) {
+    const auto* in = reinterpret_cast<const std::uint32_t*>(xrgb + y * stride);
+    unsigned char* o = rgb.data() + y * w * 3;
+    for (std::size_t x = 0; x < w; ++x) {
+      o[3 * x] = static_cast<unsigned char>(in[x] >> 16);
+      o[3 * x + 1] = static_cast<unsigned char>(in[x] >> 8);
+      o[3 * x + 2] = static_cast<unsigned char>(in[x]);
+    }
+  }
+}
+
 }  // namespace
 
 struct PageEncoder::Deflater {
@@ -246,16 +261,7 @@ PageImage PageEncoder::encode(unsigned char* xrgb, std::size_t stride, int width
 
   if (encoding_.lossless_rgb) {
     analysis_ = {};
-    plane_.resize(w * h * 3);
-    for (std::size_t y = 0; y < h; ++y) {
-      const auto* in = reinterpret_cast<const std::uint32_t*>(xrgb + y * stride);
-      unsigned char* o = plane_.data() + y * w * 3;
-      for (std::size_t x = 0; x < w; ++x) {
-        o[3 * x] = static_cast<unsigned char>(in[x] >> 16);
-        o[3 * x + 1] = static_cast<unsigned char>(in[x] >> 8);
-        o[3 * x + 2] = static_cast<unsigned char>(in[x]);
-      }
-    }
+    to_rgb(xrgb, stride, w, h, plane_);
     out.color = PageImage::Color::Rgb;
     out.data = deflate(plane_.data(), plane_.size());
     return out;
@@ -418,16 +424,7 @@ void PageEncoder::encode_flat(const unsigned char* xrgb, std::size_t stride, std
     out.data = deflate(nibbles.data(), nibbles.size());
     return;
   }
-  plane_.resize(w * h * 3);
-  for (std::size_t y = 0; y < h; ++y) {
-    const auto* in = reinterpret_cast<const std::uint32_t*>(xrgb + y * stride);
-    unsigned char* o = plane_.data() + y * w * 3;
-    for (std::size_t x = 0; x < w; ++x) {
-      o[3 * x] = static_cast<unsigned char>(in[x] >> 16);
-      o[3 * x + 1] = static_cast<unsigned char>(in[x] >> 8);
-      o[3 * x + 2] = static_cast<unsigned char>(in[x]);
-    }
-  }
+  to_rgb(xrgb, stride, w, h, plane_);
   out.data = deflate(plane_.data(), plane_.size());
 }
 
