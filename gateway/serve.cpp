@@ -102,16 +102,10 @@ SanitizedMail to_sanitized_mail(const std::string& queue_id, const std::string& 
     m.reason_en = "blocked: not recognisable as a mail (" + std::string(to_string(result.kind)) + ")";
     return m;
   }
-  // The top-level block, or failing that the last block below it.
-  const ActionRecord* why = nullptr;
-  for (const auto& a : result.actions)
-    if (a.action == "block" && (!why || a.path == result.actions.front().path)) why = &a;
-  std::string virus = result.item.virus;
-  if (why) {
-    m.reason = why->reason;
-    if (virus.empty()) virus = why->virus;
-    m.reason_en = "blocked (" + why->code + (virus.empty() ? "" : ", virus " + virus) + ")";
-  } else {
+  // The pipeline's own reason for blocking the whole mail, in both languages.
+  m.reason = result.item.reason.ja;
+  m.reason_en = result.item.reason.en;
+  if (m.reason.empty()) {
     m.reason = "無害化できなかったため遮断しました";
     m.reason_en = "blocked: could not be sanitized";
   }
