@@ -64,8 +64,10 @@ class Handler:
         name = "%.6f-%d" % (time.time(), os.getpid())
         with open(os.path.join(out_dir, name + ".eml"), "wb") as f:
             f.write(envelope.original_content)
-        with open(os.path.join(out_dir, name + ".json"), "w") as f:
+        # The envelope last, and by rename: a .json means the mail is complete.
+        with open(os.path.join(out_dir, name + ".json.tmp"), "w") as f:
             json.dump({"from": envelope.mail_from, "to": envelope.rcpt_tos}, f)
+        os.rename(os.path.join(out_dir, name + ".json.tmp"), os.path.join(out_dir, name + ".json"))
         return "250 2.0.0 stored"
 
 c = Controller(Handler(), hostname="127.0.0.1", port=port, decode_data=False)
@@ -128,11 +130,11 @@ class Peer:
 
     def received(self):
         out = []
-        for p in sorted(glob.glob(os.path.join(self.dir, "*.eml"))):
-            with open(p, "rb") as f:
-                data = f.read()
-            with open(p[:-4] + ".json") as f:
+        for p in sorted(glob.glob(os.path.join(self.dir, "*.json"))):
+            with open(p) as f:
                 env = json.load(f)
+            with open(p[:-5] + ".eml", "rb") as f:
+                data = f.read()
             out.append((env, data))
         return out
 
