@@ -17,6 +17,8 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libssl-dev
   libpoppler-cpp-dev libpoppler-glib-dev libcairo2-dev libarchive-dev
   libseccomp-dev libboost-dev libboost-system-dev
+  # the HTTP drop box: Argon2id password hashes, random session ids
+  libsodium-dev
   # pdf.rasterize, image.reencode; Japanese fonts for PDFs that do not embed theirs,
   # and poppler-data: the CMaps Poppler needs to read Adobe-Japan1 CID fonts at all
   libdeflate-dev libturbojpeg0-dev libpng-dev libgif-dev libtiff-dev libwebp-dev librsvg2-dev
