@@ -82,6 +82,8 @@ class MultipartParser {
     std::size_t max_header_bytes = 8 * 1024;  // per part, line ends included
     std::size_t max_header_lines = 32;        // per part
     std::size_t max_field_bytes = 1024 * 1024;  // all non-file parts' data together
+    // File sizes are the handler's to limit (it sees every byte). A part
+    // with filename="" counts as a file: a file input with nothing chosen.
   };
 
   // An invalid boundary leaves the parser failed with BadBoundary.
