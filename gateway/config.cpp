@@ -28,13 +28,14 @@ class Checker {
   // Validates `user` (the file's own table: lines point into it) and the
   // merged result `merged`.
   void check(const toml::table& user, const toml::table& merged) {
-    static const std::set<std::string> kTop{"language", "limits",   "antivirus",  "workers", "smtp", "relay",
-                                            "spool",    "quarantine", "audit",    "policy",  "sanitizer"};
+    static const std::set<std::string> kTop{"language", "limits",   "antivirus",  "workers", "smtp",
+                                            "relay",    "spool",    "quarantine", "audit",   "policy",
+                                            "sanitizer", "http",    "dropbox",    "accounts", "api_clients"};
     for (const auto& [key, node] : user) {
       if (!kTop.count(std::string(key.str())))
         problem(&node, "unknown key \"" + std::string(key.str()) +
                            "\" (known: language, limits, antivirus, workers, smtp, relay, spool, quarantine, audit, "
-                           "policy, sanitizer)");
+                           "policy, sanitizer, http, dropbox, accounts, api_clients)");
     }
     if (const auto* lang = user.get("language")) {
       auto v = lang->value<std::string>();
@@ -79,6 +80,7 @@ class Checker {
     check_table(user, "quarantine", {{"keep_days", 1, 3650}}, {"dir"}, {});
     check_table(user, "audit", {}, {"log"}, {});
     check_mta(user, merged);
+    check_http(user, merged);
     check_policy(user, merged);
     check_sanitizers(user, merged);
     // libclamav only partly scans a zip member larger than its file limit
@@ -177,6 +179,123 @@ class Checker {
     if (cert != key) {
       const toml::node* at = user.at_path(cert ? "smtp.tls_certificate" : "smtp.tls_key").node();
       problem(at, "smtp.tls_certificate and smtp.tls_key go together (STARTTLS needs both)");
+    }
+  }
+
+  void check_http(const toml::table& user, const toml::table& merged) {
+    if (const toml::node* node = user.get("http")) {
+      if (const auto* t = node->as_table()) {
+        // check_table knows flat tables; the two listeners are checked below.
+        toml::table flat = *t;
+        flat.erase("internet");
+        flat.erase("lgwan");
+        toml::table wrapper;
+        wrapper.insert("http", flat);
+        check_table(wrapper, "http",
+                    {{"max_upload_bytes", 1024, INT64_MAX},
+                     {"max_connections", 1, 100000},
+                     {"request_timeout_seconds", 1, 3600},
+                     {"session_idle_minutes", 1, 1440},
+                     {"signin_max_failures", 1, 1000},
+                     {"signin_lock_minutes", 1, 1440}},
+                    {}, {});
+      } else {
+        problem(node, "[http] must be a table");
+      }
+    }
+    for (const char* zone : {"internet", "lgwan"}) {
+      const std::string section = std::string("http.") + zone;
+      const toml::node* node = user.at_path(section).node();
+      if (!node) continue;
+      const auto* t = node->as_table();
+      if (!t) {
+        problem(node, "[" + section + "] must be a table");
+        continue;
+      }
+      for (const auto& [key, value] : *t) {
+        const std::string k(key.str());
+        if (k != "listen" && k != "tls_certificate" && k != "tls_key")
+          problem(&value, "unknown key " + section + "." + k + " (known: listen, tls_certificate, tls_key)");
+        else if (!value.is_string())
+          problem(&value, section + "." + k + " must be a string");
+      }
+      auto listen = merged.at_path(section + ".listen").value<std::string>();
+      if (listen && !listen->empty() && !valid_endpoint(*listen))
+        problem(user.at_path(section + ".listen").node(),
+                section + ".listen must be \"host:port\" (\"[::1]:port\" for IPv6) or \"\" (off) (is \"" + *listen +
+                    "\")");
+      const bool cert = !merged.at_path(section + ".tls_certificate").value_or(std::string()).empty();
+      const bool key = !merged.at_path(section + ".tls_key").value_or(std::string()).empty();
+      if (cert != key)
+        problem(user.at_path(section + (cert ? ".tls_certificate" : ".tls_key")).node(),
+                section + ".tls_certificate and " + section + ".tls_key go together (HTTPS needs both)");
+    }
+    check_table(user, "dropbox", {{"keep_days", 1, 3650}}, {"dir"}, {}, {"departments"});
+    static const std::set<std::string> kRoles{"uploader", "recipient", "approver", "administrator", "auditor"};
+    if (const toml::node* node = user.get("accounts")) {
+      const auto* list = node->as_array();
+      if (!list) problem(node, "accounts must be a list of tables ([[accounts]])");
+      std::set<std::string> names;
+      for (std::size_t i = 0; list && i < list->size(); ++i) {
+        const toml::node& entry = *list->get(i);
+        const auto* t = entry.as_table();
+        if (!t) {
+          problem(&entry, "accounts: each entry must be a table ([[accounts]])");
+          continue;
+        }
+        for (const auto& [key, value] : *t) {
+          const std::string k(key.str());
+          if (k == "roles") {
+            const auto* roles = value.as_array();
+            if (!roles || !roles->is_homogeneous(toml::node_type::string)) {
+              problem(&value, "accounts.roles must be a list of strings");
+              continue;
+            }
+            for (const auto& r : *roles)
+              if (!kRoles.count(*r.value<std::string>()))
+                problem(&r, "accounts.roles: unknown role \"" + *r.value<std::string>() +
+                                "\" (known: uploader, recipient, approver, administrator, auditor)");
+          } else if (k == "name" || k == "display_name" || k == "password_hash" || k == "department") {
+            if (!value.is_string()) problem(&value, "accounts." + k + " must be a string");
+          } else {
+            problem(&value, "unknown key accounts." + k +
+                                " (known: name, display_name, password_hash, roles, department)");
+          }
+        }
+        auto name = (*t)["name"].value<std::string>();
+        if (!name || name->empty())
+          problem(&entry, "accounts: every account needs a name");
+        else if (!names.insert(*name).second)
+          problem(&entry, "accounts: the name \"" + *name + "\" is used twice");
+        auto hash = (*t)["password_hash"].value<std::string>();
+        if (!hash || hash->rfind("$argon2id$", 0) != 0)
+          problem(&entry, "accounts: \"" + name.value_or("?") +
+                              "\" needs password_hash, an Argon2id hash (make one with `mukaika passwd`)");
+      }
+    }
+    if (const toml::node* node = user.get("api_clients")) {
+      const auto* list = node->as_array();
+      if (!list) problem(node, "api_clients must be a list of tables ([[api_clients]])");
+      for (std::size_t i = 0; list && i < list->size(); ++i) {
+        const toml::node& entry = *list->get(i);
+        const auto* t = entry.as_table();
+        if (!t) {
+          problem(&entry, "api_clients: each entry must be a table ([[api_clients]])");
+          continue;
+        }
+        for (const auto& [key, value] : *t) {
+          const std::string k(key.str());
+          if (k != "name" && k != "token_hash")
+            problem(&value, "unknown key api_clients." + k + " (known: name, token_hash)");
+          else if (!value.is_string())
+            problem(&value, "api_clients." + k + " must be a string");
+        }
+        auto hash = (*t)["token_hash"].value<std::string>();
+        if (!hash || hash->size() != 71 || hash->rfind("sha256:", 0) != 0 ||
+            hash->find_first_not_of("0123456789abcdef", 7) != std::string::npos)
+          problem(&entry, "api_clients: token_hash must be \"sha256:\" and 64 lowercase hex digits "
+                          "(make one with `mukaika passwd --token`)");
+      }
     }
   }
 
@@ -390,6 +509,44 @@ Config build(const toml::table& merged, std::string source) {
   c.quarantine.dir = merged["quarantine"]["dir"].value_or(c.quarantine.dir);
   c.quarantine.keep_days = merged["quarantine"]["keep_days"].value_or(c.quarantine.keep_days);
   c.audit_log = merged["audit"]["log"].value_or(c.audit_log);
+  auto http = merged["http"];
+  for (auto [zone, out] : {std::pair{"internet", &c.http.internet}, std::pair{"lgwan", &c.http.lgwan}}) {
+    out->listen = http[zone]["listen"].value_or(out->listen);
+    out->tls_certificate = http[zone]["tls_certificate"].value_or(std::string());
+    out->tls_key = http[zone]["tls_key"].value_or(std::string());
+  }
+  c.http.max_upload_bytes =
+      static_cast<std::uint64_t>(http["max_upload_bytes"].value_or<std::int64_t>(c.http.max_upload_bytes));
+  c.http.max_connections = http["max_connections"].value_or(c.http.max_connections);
+  c.http.request_timeout_seconds = http["request_timeout_seconds"].value_or(c.http.request_timeout_seconds);
+  c.http.session_idle_minutes = http["session_idle_minutes"].value_or(c.http.session_idle_minutes);
+  c.http.signin_max_failures = http["signin_max_failures"].value_or(c.http.signin_max_failures);
+  c.http.signin_lock_minutes = http["signin_lock_minutes"].value_or(c.http.signin_lock_minutes);
+  c.dropbox.dir = merged["dropbox"]["dir"].value_or(c.dropbox.dir);
+  c.dropbox.keep_days = merged["dropbox"]["keep_days"].value_or(c.dropbox.keep_days);
+  if (const auto* deps = merged["dropbox"]["departments"].as_array())
+    for (const auto& d : *deps)
+      if (auto s = d.value<std::string>()) c.dropbox.departments.push_back(*s);
+  if (const auto* list = merged["accounts"].as_array())
+    for (const auto& entry : *list) {
+      const auto* t = entry.as_table();
+      if (!t) continue;
+      AccountConfig a;
+      a.name = (*t)["name"].value_or(std::string());
+      a.display_name = (*t)["display_name"].value_or(a.name);
+      a.password_hash = (*t)["password_hash"].value_or(std::string());
+      a.department = (*t)["department"].value_or(std::string());
+      if (const auto* roles = (*t)["roles"].as_array())
+        for (const auto& r : *roles)
+          if (auto s = r.value<std::string>()) a.roles.push_back(*s);
+      c.accounts.push_back(std::move(a));
+    }
+  if (const auto* list = merged["api_clients"].as_array())
+    for (const auto& entry : *list) {
+      const auto* t = entry.as_table();
+      if (!t) continue;
+      c.api_clients.push_back({(*t)["name"].value_or(std::string()), (*t)["token_hash"].value_or(std::string())});
+    }
   c.policy_file = read_policy(merged, "file");
   c.policy_body = read_policy(merged, "body");
   if (const auto* s = merged["sanitizer"].as_table()) c.sanitizer_options = *s;

@@ -62,6 +62,42 @@ struct RelayConfig {
   bool blocked_notice = true;                     // tell recipients of a blocked mail
 };
 
+// The file drop box and REST API (`mukaika serve`, gateway/http): one HTTP
+// listener per zone; nothing the LGWAN listener serves is reachable from
+// the Internet listener, and the other way round.
+struct HttpListenerConfig {
+  std::string listen;
+  std::string tls_certificate, tls_key;  // both set: HTTPS only
+};
+struct HttpConfig {
+  HttpListenerConfig internet{"127.0.0.1:8080", "", ""};  // upload page and upload API
+  HttpListenerConfig lgwan{"127.0.0.1:8081", "", ""};     // inbox, results, downloads, /metrics
+  std::uint64_t max_upload_bytes = 104857600;  // one upload request, all its files
+  int max_connections = 256;                   // per listener
+  int request_timeout_seconds = 60;            // a request (headers, or 64 KiB of body) must arrive within this
+  int session_idle_minutes = 30;               // signed-in sessions end after this much idleness
+  int signin_max_failures = 5;                 // then that account or address waits
+  int signin_lock_minutes = 15;
+};
+struct DropBoxConfig {
+  std::string dir = "./var/dropbox";
+  int keep_days = 14;                    // sanitized files kept for download
+  std::vector<std::string> departments;  // recipients besides staff accounts
+};
+// A person who signs in to a web page. Roles: "uploader" (Internet page),
+// "recipient" (LGWAN inbox); issue 8 adds approver, administrator, auditor.
+struct AccountConfig {
+  std::string name;
+  std::string display_name;
+  std::string password_hash;  // Argon2id, as `mukaika passwd` prints it
+  std::vector<std::string> roles;
+  std::string department;     // a recipient also sees what is sent to their department
+};
+// A system that posts files over the REST API with a Bearer token.
+struct ApiClientConfig {
+  std::string name;
+  std::string token_hash;  // "sha256:<hex>" of the token
+};
 struct QuarantineConfig {
   std::string dir = "./var/quarantine";
   int keep_days = 14;
@@ -78,6 +114,10 @@ struct Config {
   std::string spool_dir = "./var/spool";
   QuarantineConfig quarantine;
   std::string audit_log = "./var/audit.jsonl";
+  HttpConfig http;
+  DropBoxConfig dropbox;
+  std::vector<AccountConfig> accounts;
+  std::vector<ApiClientConfig> api_clients;
   std::map<Kind, std::vector<std::string>> policy_file;
   std::map<Kind, std::vector<std::string>> policy_body;
   toml::table sanitizer_options;  // name -> options table

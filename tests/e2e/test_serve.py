@@ -179,6 +179,9 @@ class ServeCase(unittest.TestCase):
                 '[relay]\nnext_hop = "%s"\nbounce_hop = "%s"\nmaildir = "%s"\nretry_min_s = 1\nretry_max_s = 2\n'
                 'timeout_seconds = 10\n'
                 '[spool]\ndir = "%s"\n[quarantine]\ndir = "%s"\n[audit]\nlog = "%s"\n'
+                # The drop box has its own tests (test_dropbox.py); off here, so
+                # that parallel tests do not compete for its default ports.
+                '[http.internet]\nlisten = ""\n[http.lgwan]\nlisten = ""\n'
                 % (SIGNATURES, self.port, next_hop, bounce_hop, self.path("maildir"), self.path("spool"),
                    self.path("quarantine"), self.path("audit.jsonl"))) + extra
         path = self.path("mukaika.toml")

@@ -97,6 +97,10 @@ dir = "$work/spool"
 dir = "$work/quarantine"
 [audit]
 log = "$work/audit.jsonl"
+[http.internet]
+listen = ""
+[http.lgwan]
+listen = ""
 CF
 "$bin" check-config "$work/mukaika.toml" >/dev/null
 # /usr/bin/time: CPU of the daemon and everything it forked (service
