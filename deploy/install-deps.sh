@@ -17,8 +17,6 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libssl-dev
   libpoppler-cpp-dev libpoppler-glib-dev libcairo2-dev libarchive-dev
   libseccomp-dev libboost-dev libboost-system-dev
-  # the HTTP drop box: Argon2id password hashes, random session ids
-  libsodium-dev
   # pdf.rasterize, image.reencode; Japanese fonts for PDFs that do not embed theirs,
   # and poppler-data: the CMaps Poppler needs to read Adobe-Japan1 CID fonts at all
   libdeflate-dev libturbojpeg0-dev libpng-dev libgif-dev libtiff-dev libwebp-dev librsvg2-dev
@@ -32,7 +30,15 @@ packages=(
   # the MTA hop: STARTTLS; real SMTP peers in tests (Postfix's smtp-sink and
   # smtp-source, a throwaway Postfix instance, Python's aiosmtpd)
   libboost-thread-dev postfix python3-aiosmtpd
+  # browser tests of the drop box in Debian's headless Chromium (driven by
+  # playwright-core from npm)
+  chromium
 )
+# Node.js and npm for playwright-core: Debian's, unless a Node.js with npm is
+# already there (a nodesource nodejs bundles npm and conflicts with Debian's).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,11 +4,13 @@
 //   mukaika serve [--config FILE]            (serve.h)
 //   mukaika queue [--config FILE] [list | flush]
 //   mukaika check-config FILE
+//   mukaika passwd [--token]
 //   mukaika version
 //
 // Exit status: 0 nothing blocked, 1 something blocked, 2 usage,
 // configuration or system error (with a message that says what to fix).
 #include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,6 +28,7 @@
 
 #include "antivirus.h"
 #include "config.h"
+#include "http/auth.h"
 #include "pipeline.h"
 #include "policy.h"
 #include "registry.h"
@@ -60,6 +63,11 @@ const char* kUsage =
     "  mukaika check-config FILE\n"
     "      設定ファイルを検査し、問題をすべて行番号付きで表示します。\n"
     "      Checks a configuration file and lists every problem with its line.\n"
+    "  mukaika passwd [--token]\n"
+    "      パスワードを標準入力から読み、設定用の Argon2id ハッシュを表示します。\n"
+    "      --token: API トークンを作り、トークンと設定用のハッシュを表示します。\n"
+    "      Reads a password on standard input and prints its Argon2id hash for [[accounts]];\n"
+    "      --token makes a new API token and prints it and its hash for [[api_clients]].\n"
     "  mukaika version\n"
     "終了コード / exit status: 0 遮断なし / nothing blocked, 1 遮断あり / something blocked,\n"
     "  2 使い方・設定・システムのエラー / usage, configuration or system error\n";
@@ -293,6 +301,41 @@ int cmd_sanitize(const std::vector<std::string>& args) {
   return exit_code;
 }
 
+// Hashes for [[accounts]] and [[api_clients]]: the configuration never holds
+// a password or a token itself.
+int cmd_passwd(const std::vector<std::string>& args) {
+  if (args.size() == 1 && args[0] == "--token") {
+    const std::string token = http::random_token();
+    std::cout << "token = " << token << "\n"
+              << "token_hash = \"" << http::token_hash(token) << "\"\n";
+    return kExitOk;
+  }
+  if (!args.empty()) return usage_error("passwd takes no arguments besides --token");
+  const bool tty = ::isatty(STDIN_FILENO);
+  termios saved{};
+  if (tty) {
+    // No echo while the password is typed.
+    ::tcgetattr(STDIN_FILENO, &saved);
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    std::cerr << "パスワード / password: " << std::flush;
+  }
+  std::string password;
+  std::getline(std::cin, password);
+  if (tty) {
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::cerr << "\n";
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.size() < 8) {
+    std::cerr << "mukaika: パスワードは 8 文字以上にしてください / the password needs at least 8 characters\n";
+    return kExitError;
+  }
+  std::cout << "password_hash = \"" << http::hash_password(password) << "\"\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -308,6 +351,7 @@ int main(int argc, char** argv) {
     if (command == "check-config") return cmd_check_config(args);
     if (command == "serve") return cmd_serve(args, register_sanitizers);
     if (command == "queue") return cmd_queue(args, register_sanitizers);
+    if (command == "passwd") return cmd_passwd(args);
     if (command == "version" || command == "--version") {
       std::cout << "mukaika " << MUKAIKA_VERSION << "\n";
       return kExitOk;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -16,6 +17,9 @@
 
 #include "antivirus.h"
 #include "config.h"
+#include "http/drop_box.h"
+#include "http/http_server.h"
+#include "http/web_app.h"
 #include "pipeline.h"
 #include "policy.h"
 #include "queue/audit_log.h"
@@ -132,6 +136,46 @@ class SpoolSink : public MessageSink {
   QueueManager& queue_;
 };
 
+// What the drop box needs from the pipeline's result.
+http::SanitizedFile to_sanitized_file(const std::string& name, PipelineResult result) {
+  http::SanitizedFile f;
+  f.report = report_item(name, "", result);
+  f.verdict = std::string(to_string(result.verdict));
+  f.reason = result.item.reason.ja;
+  f.reason_en = result.item.reason.en;
+  if (result.verdict == PipelineResult::Verdict::Blocked) {
+    if (f.reason.empty()) {
+      f.reason = "無害化できなかったため遮断しました";
+      f.reason_en = "blocked: could not be sanitized";
+    }
+    return f;
+  }
+  f.bytes = std::move(result.item.bytes);
+  f.name = result.item.name;
+  f.type = result.item.type;
+  f.sha256_output = result.sha256_out;
+  return f;
+}
+
+// Workers the pool replaced after a failure (worker_pool.h: such a result's
+// action is worker.crashed, worker.timeout, ...), for /metrics.
+std::atomic<std::uint64_t> g_worker_failures{0};
+
+PipelineResult counted(PipelineResult r) {
+  for (const auto& a : r.actions)
+    if (a.code.rfind("worker.", 0) == 0) {
+      ++g_worker_failures;
+      break;
+    }
+  return r;
+}
+
+// "127.0.0.1:8080", "[::1]:8080", "localhost:8080": reachable from this machine only.
+bool loopback(const std::string& listen) {
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  return host.rfind("127.", 0) == 0 || host == "[::1]" || host == "localhost";
+}
+
 RelayOptions relay_options(const Config& config, const std::string& hop) {
   RelayOptions o;
   o.next_hop = hop;
@@ -208,6 +252,67 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     return kExitError;
   }
 
+  // The drop box (issue 7): uploads from the Internet zone, sanitized by the
+  // same workers, picked up in the LGWAN zone.
+  const bool http_on = !config.http.internet.listen.empty() || !config.http.lgwan.listen.empty();
+  if (http_on && http::WebApp::uses_demo_credentials(config)) {
+    for (const std::string* listen : {&config.http.internet.listen, &config.http.lgwan.listen, &config.smtp.listen})
+      if (!listen->empty() && !loopback(*listen)) {
+        std::cerr << "mukaika: "
+                  << (ja ? "試用のアカウントかトークン (demo-uploader, demo-staff, demo-token) が設定に残ったまま、ループバック以外 ("
+                         : "the demo accounts or token (demo-uploader, demo-staff, demo-token) are still configured while listening on a non-loopback address (")
+                  << *listen
+                  << (ja ? ") で待ち受けようとしています。[[accounts]] と [[api_clients]] を自分のものに置き換えてください (mukaika passwd)。"
+                         : "). Replace [[accounts]] and [[api_clients]] with your own (mukaika passwd).")
+                  << "\n";
+        return kExitError;
+      }
+  }
+  std::unique_ptr<http::DropBox> drop_box;
+  std::unique_ptr<http::WebApp> internet_app, lgwan_app;
+  std::unique_ptr<http::HttpServer> internet_http, lgwan_http;
+  if (http_on) {
+    try {
+      http::DropBox::Options o;
+      o.keep_days = config.dropbox.keep_days;
+      o.log = [](const std::string& line) { std::cerr << "mukaika: " << line << "\n"; };
+      drop_box = std::make_unique<http::DropBox>(
+          config.dropbox.dir, *audit,
+          [&service](const std::string& id, const std::string& name, std::string bytes) {
+            Item item;
+            item.bytes = std::move(bytes);
+            item.name = name;
+            item.path = name;
+            item.role = Role::File;
+            (void)id;
+            return to_sanitized_file(name, counted(service->sanitize(std::move(item))));
+          },
+          o);
+      auto listener = [&](const char* zone, const HttpListenerConfig& l) {
+        http::HttpServerOptions h;
+        h.name = std::string("http.") + zone;
+        h.listen = l.listen;
+        h.tls_certificate = l.tls_certificate;
+        h.tls_key = l.tls_key;
+        h.max_connections = config.http.max_connections;
+        h.request_timeout = std::chrono::seconds(config.http.request_timeout_seconds);
+        return h;
+      };
+      if (!config.http.internet.listen.empty()) {
+        internet_app = std::make_unique<http::WebApp>(http::Zone::Internet, config, *drop_box);
+        internet_http = std::make_unique<http::HttpServer>(listener("internet", config.http.internet), *internet_app);
+      }
+      if (!config.http.lgwan.listen.empty()) {
+        lgwan_app = std::make_unique<http::WebApp>(http::Zone::Lgwan, config, *drop_box);
+        lgwan_app->set_worker_restarts([] { return g_worker_failures.load(); });
+        lgwan_http = std::make_unique<http::HttpServer>(listener("lgwan", config.http.lgwan), *lgwan_app);
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "mukaika: " << e.what() << "\n";
+      return kExitError;
+    }
+  }
+
   const std::string hostname = host_name(config);
   QueueParts parts{*spool, *quarantine, *audit, *delivery, bounce_delivery.get(), {}, {}, {}};
   parts.sanitize = [&service](const std::string& queue_id, const std::string& original) {
@@ -216,7 +321,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     item.name = queue_id + ".eml";
     item.declared_type = "message/rfc822";
     item.role = Role::File;
-    return to_sanitized_mail(queue_id, original, service->sanitize(std::move(item)));
+    return to_sanitized_mail(queue_id, original, counted(service->sanitize(std::move(item))));
   };
   BounceOptions bounce_options;
   bounce_options.hostname = hostname;
@@ -282,6 +387,9 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   }
   queue.start();
   server->start();
+  if (drop_box) drop_box->start();
+  if (internet_http) internet_http->start();
+  if (lgwan_http) lgwan_http->start();
 
   const std::string where = config.relay.next_hop.empty() ? "Maildir " + config.relay.maildir
                                                           : "SMTP " + config.relay.next_hop;
@@ -295,6 +403,22 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
               << ")\n  delivery: " << where << "\n  spool: " << config.spool_dir << "\n  quarantine: "
               << config.quarantine.dir << " (" << config.quarantine.keep_days << " days)\n  audit log: "
               << config.audit_log << "\n  stop: SIGTERM / Ctrl-C\n";
+  if (internet_http || lgwan_http) {
+    const auto url = [](const http::HttpServer& h, const HttpListenerConfig& l) {
+      return std::string(l.tls_certificate.empty() ? "http://" : "https://") + h.local_endpoint() + "/";
+    };
+    if (internet_http)
+      std::cout << (ja ? "  ファイル受付 (インターネット側): " : "  file drop (Internet zone): ")
+                << url(*internet_http, config.http.internet) << "\n";
+    if (lgwan_http)
+      std::cout << (ja ? "  受信箱 (LGWAN 側): " : "  inbox (LGWAN zone): ") << url(*lgwan_http, config.http.lgwan)
+                << (ja ? "  (/metrics, /healthz も)" : "  (also /metrics, /healthz)") << "\n";
+    if (http::WebApp::uses_demo_credentials(config))
+      std::cout << (ja ? "  試用専用 (ループバックのみ): 送信者 demo-uploader / demo-uploader、職員 demo-staff / demo-staff、"
+                         "API トークン demo-token\n"
+                       : "  for trying out only (loopback only): uploader demo-uploader / demo-uploader, staff "
+                         "demo-staff / demo-staff, API token demo-token\n");
+  }
   std::cout.flush();
 
   for (;;) {
@@ -316,7 +440,10 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     break;  // SIGTERM, SIGINT
   }
   std::cerr << "mukaika: " << (ja ? "停止します" : "stopping") << "\n";
+  if (internet_http) internet_http->shutdown();
+  if (lgwan_http) lgwan_http->shutdown();
   server->shutdown(std::chrono::seconds(30));
+  if (drop_box) drop_box->stop();
   queue.stop();
   std::error_code ec;
   fs::remove(pid_file(config), ec);

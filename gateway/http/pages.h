@@ -1,0 +1,40 @@
+// The web pages of the drop box: plain server-rendered HTML (Japanese by
+// default, English with ?lang=en), one stylesheet and one script of our own
+// served from /static/ (no inline script or style: the CSP forbids them; no
+// CDN: the LGWAN zone has no Internet).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/drop_box.h"
+
+namespace mukaika::http::pages {
+
+struct Lang {
+  bool en = false;
+  const char* operator()(const char* ja, const char* english) const { return en ? english : ja; }
+};
+
+std::string escape(std::string_view text);  // HTML text and attribute values
+
+struct Recipient {
+  std::string value;  // account name or department
+  std::string label;
+};
+
+std::string sign_in(Lang t, bool lgwan, const std::string& csrf, const std::string& error, const std::string& notice);
+std::string upload(Lang t, const std::string& who, const std::vector<Recipient>& recipients, const std::string& csrf,
+                   std::uint64_t max_bytes);
+std::string receipt(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf);
+std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf);
+std::string not_found(Lang t);
+
+// Plain-language lines of what the gateway did to an item ("PDF を画像化しました", ...).
+std::vector<std::string> report_lines(const DropItem& item);
+
+std::string_view stylesheet();
+std::string_view script();
+
+}  // namespace mukaika::http::pages

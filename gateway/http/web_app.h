@@ -1,0 +1,69 @@
+// WebApp: the routes of one zone's listener: the REST API
+// (proto/openapi.yaml), the web pages, /healthz and /metrics.
+//
+// Promises:
+// - Zones do not mix: each listener has its own WebApp, its own sessions
+//   and only its own routes; a route of the other zone answers 404. The
+//   Internet side takes uploads and shows their status; only the LGWAN side
+//   serves sanitized bytes, thumbnails and metrics. Originals are never
+//   served by either.
+// - Nothing is served before it is decided: content is given only for items
+//   whose status is done (409 before, 410 when blocked or failed).
+// - Authorization before any body is read: a Bearer token (API clients,
+//   hashed in the configuration) or a signed-in session with the zone's
+//   role; writes by sessions need the session's CSRF token. Sign-in is
+//   rate limited per account and per client address.
+// - Every response carries Content-Security-Policy (no inline script, no
+//   outside origin), X-Content-Type-Options: nosniff, X-Frame-Options:
+//   DENY, Referrer-Policy: no-referrer, Cache-Control: no-store; downloads
+//   are always attachments.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config.h"
+#include "http/auth.h"
+#include "http/drop_box.h"
+#include "http/http_server.h"
+
+namespace mukaika::http {
+
+enum class Zone { Internet, Lgwan };
+
+class WebApp : public Application {
+ public:
+  WebApp(Zone zone, const Config& config, DropBox& box);
+  Decision decide(RequestHead& head) override;
+  Response handle(RequestHead& head) override;
+  void finish_headers(const RequestHead& head, Response& response) override;
+
+  // Accounts and tokens of the embedded default that must never face a network.
+  static bool uses_demo_credentials(const Config& config);
+  // For /metrics: how many workers were replaced (none: not shown).
+  void set_worker_restarts(std::function<std::uint64_t()> f) { worker_restarts_ = std::move(f); }
+
+ private:
+  struct Caller;
+  Caller identify(const RequestHead& head);
+  Decision upload(RequestHead& head, const Caller& caller);
+  Response file_status(const RequestHead& head, const std::string& id);
+  Response file_content(const RequestHead& head, const std::string& id);
+  Response thumbnail(const RequestHead& head, const std::string& id);
+  Response sign_in(RequestHead& head);
+  Response mark_done(RequestHead& head, const std::string& id);
+  Response page(const RequestHead& head);
+  Response metrics();
+  bool may_see(const Caller& caller, const DropItem& item) const;
+  bool valid_recipient(const std::string& recipient) const;
+
+  Zone zone_;
+  const Config& config_;
+  DropBox& box_;
+  SessionStore sessions_;
+  SignInLimiter limiter_;
+  std::function<std::uint64_t()> worker_restarts_;
+};
+
+}  // namespace mukaika::http
