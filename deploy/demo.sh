@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job, on a fresh Debian 12 machine as root: install what is
-# needed, build, and run the MTA hop (`mukaika serve`) on the embedded
+# needed, build, and run the gateway (`mukaika serve`) on the embedded
 # default configuration - SMTP on 127.0.0.1:2525, sanitized mail delivered
-# into a local Maildir standing in for the LGWAN mail server. Sends a few of
-# the sample mails through it, shows where they arrived, then keeps serving
-# until Ctrl-C (DEMO_ONCE=1: stop after the samples).
+# into a local Maildir standing in for the LGWAN mail server, and the file
+# drop box on 127.0.0.1:8080 (Internet side) and 127.0.0.1:8081 (LGWAN
+# side). Sends a few of the sample mails and uploads sample files through
+# it, shows where they arrived, then keeps serving until Ctrl-C
+# (DEMO_ONCE=1: stop after the samples).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -48,12 +50,34 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 
+# The drop box: two files over the REST API (the demo token), then their results.
+ids=()
+for f in active-content.pdf polyglot-zip.png; do
+  echo "アップロード / uploading samples/files/$f"
+  reply=$(curl -sS -H "Authorization: Bearer demo-token" --data-binary "@$root/samples/files/$f" \
+    "http://127.0.0.1:8080/api/v1/files?name=$f&recipient=demo-staff")
+  ids+=("$(printf '%s' "$reply" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p')")
+done
+for id in "${ids[@]}"; do
+  for _ in $(seq 1 150); do
+    status=$(curl -sS -H "Authorization: Bearer demo-token" "http://127.0.0.1:8081/api/v1/files/$id" |
+      sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')
+    case $status in queued|processing|"") sleep 0.2 ;; *) break ;; esac
+  done
+  echo "  $id: $status  (curl -H 'Authorization: Bearer demo-token' -OJ http://127.0.0.1:8081/api/v1/files/$id/content)"
+done
+
 echo
 echo "届いたメール (LGWAN 側の代わりの Maildir) / delivered mail (the Maildir standing in for the LGWAN side):"
 ls -1 "$PWD/var/lgwan-maildir/new/"
 echo "原本保管 / originals kept:  $PWD/var/quarantine/"
 echo "監査ログ / audit log:       $PWD/var/audit.jsonl"
 echo "配送待ち / queue:           $root/build/gateway/mukaika queue   (in $PWD)"
+echo
+echo "ファイル受け渡し / the drop box:"
+echo "  アップロード / upload:  http://127.0.0.1:8080/   (demo-uploader / demo-uploader)"
+echo "  受信箱 / inbox:          http://127.0.0.1:8081/   (demo-staff / demo-staff)"
+echo "  REST: curl -H 'Authorization: Bearer demo-token' --data-binary @FILE 'http://127.0.0.1:8080/api/v1/files?name=FILE'"
 echo
 echo "もっと送るには / to send more:"
 echo "  swaks --server 127.0.0.1:2525 --from you@example.com --to staff@city.example.lg.jp --data @$root/samples/mail/utf8-plain.eml"

@@ -31,8 +31,8 @@ packages=(
   # smtp-source, a throwaway Postfix instance, Python's aiosmtpd)
   libboost-thread-dev postfix python3-aiosmtpd
   # browser tests of the drop box in Debian's headless Chromium (driven by
-  # playwright-core from npm)
-  chromium
+  # playwright-core from npm); curl for the demo's and the benchmark's uploads
+  chromium curl
 )
 # Node.js and npm for playwright-core: Debian's, unless a Node.js with npm is
 # already there (a nodesource nodejs bundles npm and conflicts with Debian's).

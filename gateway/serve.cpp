@@ -141,9 +141,10 @@ http::SanitizedFile to_sanitized_file(const std::string& name, PipelineResult re
   http::SanitizedFile f;
   f.report = report_item(name, "", result);
   f.verdict = std::string(to_string(result.verdict));
-  f.reason = result.item.reason.ja;
-  f.reason_en = result.item.reason.en;
   if (result.verdict == PipelineResult::Verdict::Blocked) {
+    // Why, in both languages; for other verdicts the report says what was done.
+    f.reason = result.item.reason.ja;
+    f.reason_en = result.item.reason.en;
     if (f.reason.empty()) {
       f.reason = "無害化できなかったため遮断しました";
       f.reason_en = "blocked: could not be sanitized";

@@ -74,21 +74,22 @@ class DropBoxCase(unittest.TestCase):
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
 
-    def config(self, extra="", inet_host="127.0.0.1"):
+    def config(self, extra="", inet_host="127.0.0.1", lgwan_keys=""):
         text = ('[antivirus]\ndatabase = "%s"\n[smtp]\nlisten = "127.0.0.1:%d"\n'
                 '[relay]\nmaildir = "%s"\n[spool]\ndir = "%s"\n[quarantine]\ndir = "%s"\n[audit]\nlog = "%s"\n'
                 '[http]\nmax_upload_bytes = 20971520\nrequest_timeout_seconds = 5\n'
-                '[http.internet]\nlisten = "%s:%d"\n[http.lgwan]\nlisten = "127.0.0.1:%d"\n[dropbox]\ndir = "%s"\n'
+                '[http.internet]\nlisten = "%s:%d"\n[http.lgwan]\nlisten = "127.0.0.1:%d"\n%s[dropbox]\ndir = "%s"\n'
                 % (SIGNATURES, self.smtp_port, self.path("maildir"), self.path("spool"), self.path("quarantine"),
-                   self.path("audit.jsonl"), inet_host, self.inet_port, self.lgwan_port, self.path("dropbox"))) + extra
+                   self.path("audit.jsonl"), inet_host, self.inet_port, self.lgwan_port, lgwan_keys,
+                   self.path("dropbox"))) + extra
         path = self.path("mukaika.toml")
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
         return path
 
-    def start(self, extra=""):
+    def start(self, extra="", lgwan_keys=""):
         self.log = open(self.path("daemon.log"), "ab")
-        self.daemon = subprocess.Popen([BIN, "serve", "--config", self.config(extra)], stdout=self.log,
+        self.daemon = subprocess.Popen([BIN, "serve", "--config", self.config(extra, lgwan_keys=lgwan_keys)], stdout=self.log,
                                        stderr=subprocess.STDOUT, cwd=self.tmp)
 
         def listening():
@@ -380,6 +381,32 @@ class SessionTests(DropBoxCase):
         r, _ = self.request(self.inet_port, "POST", "/signin", form, {"Content-Type": "application/x-www-form-urlencoded"},
                             token=None)
         self.assertEqual(r.status, 403)
+
+
+class HttpsTests(DropBoxCase):
+    def test_https_listener_with_secure_cookies(self):
+        import ssl
+        gen = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                              "-days", "1", "-keyout", self.path("k.pem"), "-out", self.path("c.pem")],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.assertEqual(gen.returncode, 0, gen.stdout)
+        self.start(lgwan_keys='tls_certificate = "%s"\ntls_key = "%s"\n' % (self.path("c.pem"), self.path("k.pem")))
+        ctx = ssl.create_default_context(cafile=self.path("c.pem"))
+        ctx.check_hostname = False
+        c = http.client.HTTPSConnection("127.0.0.1", self.lgwan_port, timeout=30, context=ctx)
+        c.request("GET", "/signin")
+        r = c.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
+        self.assertIn("Secure", r.getheader("Set-Cookie"))
+        self.assertIn("max-age", r.getheader("Strict-Transport-Security"))
+        c.close()
+        # Plain HTTP on the HTTPS port gets nothing useful.
+        try:
+            r, _ = self.request(self.lgwan_port, "GET", "/healthz", token=None)
+            self.assertNotEqual(r.status, 200)
+        except (http.client.HTTPException, OSError):
+            pass
 
 
 class StartupTests(DropBoxCase):
