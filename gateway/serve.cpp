@@ -20,6 +20,7 @@
 #include "http/drop_box.h"
 #include "http/http_server.h"
 #include "http/web_app.h"
+#include "pdf_rasterize/pdf_thumbnail.h"
 #include "pipeline.h"
 #include "policy.h"
 #include "queue/audit_log.h"
@@ -171,6 +172,31 @@ PipelineResult counted(PipelineResult r) {
   return r;
 }
 
+// The drop box's request for a first-page thumbnail of a sanitized PDF: a
+// marker only the daemon sets (uploads and mail never carry a declared type
+// of their own at the top level), served in the worker instead of the pipeline.
+constexpr const char* kThumbnailRequest = "application/x-mukaika-thumbnail-request";
+constexpr int kThumbnailSide = 240;
+
+PipelineResult make_thumbnail(const Item& item) {
+  PipelineResult r;
+  auto png = pdf_first_page_png(item.bytes, kThumbnailSide);
+  // A reply always names what happened (worker_protocol.h checks it).
+  if (!png) {
+    r.item.verdict = ItemResult::Verdict::Blocked;
+    r.actions.push_back({item.name, "block", "thumbnail.none", "no thumbnail: the first page cannot be rendered", ""});
+    return r;
+  }
+  r.actions.push_back({item.name, "convert", "thumbnail.made", "first page rendered as a thumbnail", ""});
+  r.verdict = PipelineResult::Verdict::Sanitized;
+  r.item.verdict = ItemResult::Verdict::Sanitized;
+  r.item.bytes = std::move(*png);
+  r.item.type = "image/png";
+  r.item.name = "thumbnail.png";
+  r.kind = Kind::Image;
+  return r;
+}
+
 // "127.0.0.1:8080", "[::1]:8080", "localhost:8080": reachable from this machine only.
 bool loopback(const std::string& listen) {
   const std::string host = listen.substr(0, listen.rfind(':'));
@@ -247,7 +273,10 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   std::unique_ptr<SanitizerService> service;
   try {
     service = std::make_unique<SanitizerService>(
-        worker_options(config), [&pipeline](Item item) { return pipeline.run(std::move(item)); });
+        worker_options(config), [&pipeline](Item item) {
+          if (item.declared_type == kThumbnailRequest) return make_thumbnail(item);
+          return pipeline.run(std::move(item));
+        });
   } catch (const WorkerError& e) {
     std::cerr << "mukaika: " << e.what() << "\n" << sandbox_setting_hint(config.language) << "\n";
     return kExitError;
@@ -277,6 +306,15 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
       http::DropBox::Options o;
       o.keep_days = config.dropbox.keep_days;
       o.log = [](const std::string& line) { std::cerr << "mukaika: " << line << "\n"; };
+      o.thumbnail = [&service](const std::string& pdf) -> std::optional<std::string> {
+        Item item;
+        item.bytes = pdf;
+        item.name = "thumbnail.pdf";
+        item.declared_type = kThumbnailRequest;
+        PipelineResult r = service->sanitize(std::move(item));
+        if (r.verdict == PipelineResult::Verdict::Blocked || r.item.type != "image/png") return std::nullopt;
+        return std::move(r.item.bytes);
+      };
       drop_box = std::make_unique<http::DropBox>(
           config.dropbox.dir, *audit,
           [&service](const std::string& id, const std::string& name, std::string bytes) {

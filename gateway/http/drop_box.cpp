@@ -24,6 +24,8 @@ namespace {
 constexpr const char* kMeta = "meta.json";
 constexpr const char* kOriginal = "original";
 constexpr const char* kOutput = "output";
+constexpr const char* kThumbnail = "thumbnail.png";
+constexpr int kThumbnailSide = 240;  // pixels, the longer side
 constexpr std::size_t kKeptTimes = 1000;  // processing times kept for the histogram
 
 std::int64_t to_ms(Clock::time_point t) {
@@ -86,7 +88,8 @@ nlohmann::json to_json(const DropItem& i) {
           {"report", i.report},
           {"finished_ms", to_ms(i.finished)},
           {"processing_seconds", i.processing_seconds},
-          {"picked_up", i.picked_up}};
+          {"picked_up", i.picked_up},
+          {"thumbnail", i.thumbnail}};
 }
 
 DropItem item_from_json(const nlohmann::json& j) {
@@ -114,6 +117,7 @@ DropItem item_from_json(const nlohmann::json& j) {
   i.finished = from_ms(j.value("finished_ms", std::int64_t{0}));
   i.processing_seconds = j.value("processing_seconds", 0.0);
   i.picked_up = j.value("picked_up", false);
+  i.thumbnail = j.value("thumbnail", false);
   return i;
 }
 
@@ -281,6 +285,12 @@ std::vector<DropItem> DropBox::list(const std::function<bool(const DropItem&)>& 
   return out;
 }
 
+std::optional<fs::path> DropBox::thumbnail_path(const std::string& id) const {
+  auto item = find(id);
+  if (!item || item->status != ItemStatus::Done || !item->thumbnail) return std::nullopt;
+  return item_dir(id) / kThumbnail;
+}
+
 std::optional<fs::path> DropBox::output_path(const std::string& id) const {
   auto item = find(id);
   if (!item || item->status != ItemStatus::Done) return std::nullopt;
@@ -364,6 +374,20 @@ void DropBox::process(DropItem item) {
       item.output_size = result.bytes.size();
       item.sha256_output = result.sha256_output;
       item.status = ItemStatus::Done;
+      if (options_.thumbnail && item.output_type == "application/pdf") {
+        // Best effort: an inbox without a picture is still an inbox.
+        try {
+          if (auto png = options_.thumbnail(result.bytes)) {
+            as_drop_box_error([&] {
+              remove_file(item_dir(item.id) / kThumbnail);
+              write_new_file(item_dir(item.id) / kThumbnail, *png);
+            });
+            item.thumbnail = true;
+          }
+        } catch (const std::exception& e) {
+          if (options_.log) options_.log("drop box: " + item.id + ": no thumbnail: " + e.what());
+        }
+      }
     }
   }
   item.processing_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -24,6 +24,7 @@
 //          <dir>/items/<id>/meta.json the item: names, people, status, report
 //          <dir>/items/<id>/original  the bytes as uploaded (原本, kept keep_days)
 //          <dir>/items/<id>/output    the sanitized bytes (status done only)
+//          <dir>/items/<id>/thumbnail.png  first page of a sanitized PDF (optional)
 #pragma once
 
 #include <chrono>
@@ -73,6 +74,7 @@ struct DropItem {
   std::chrono::system_clock::time_point finished{};
   double processing_seconds = 0;
   bool picked_up = false;    // the recipient marked it done
+  bool thumbnail = false;    // items/<id>/thumbnail.png exists (first page of a PDF)
 };
 
 // The sanitizer as the drop box sees it: bytes and a name in, a result out.
@@ -99,6 +101,9 @@ class DropBox {
     int max_attempts = 3;
     std::chrono::seconds retry_delay{30};
     std::function<void(const std::string&)> log;  // operator log lines
+    // A PNG of the first page of a sanitized PDF (made in a sandboxed
+    // worker); nullopt or an exception: no thumbnail.
+    std::function<std::optional<std::string>(const std::string& pdf)> thumbnail;
   };
 
   // Creates the layout if missing and takes the lock. Throws DropBoxError.
@@ -138,6 +143,8 @@ class DropBox {
   std::vector<DropItem> list(const std::function<bool(const DropItem&)>& filter, std::size_t max = 500) const;
   // The sanitized bytes' path, for status done only.
   std::optional<std::filesystem::path> output_path(const std::string& id) const;
+  // The first page's PNG of a done PDF item, when one was made.
+  std::optional<std::filesystem::path> thumbnail_path(const std::string& id) const;
   void mark_picked_up(const std::string& id, const std::string& by);
 
   // Counters for /metrics.

@@ -163,7 +163,7 @@ std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& i
     << t("判定", "Verdict") << "</th><th>" << t("処理内容", "What was done") << "</th><th></th></tr></thead>\n<tbody>\n";
   for (const auto& i : items) {
     b << "<tr data-id=\"" << i.id << "\" class=\"" << (i.picked_up ? "picked" : "") << "\"><td class=\"thumb\">";
-    if (i.status == ItemStatus::Done && (i.output_type == "image/png" || i.output_type == "image/jpeg"))
+    if (i.status == ItemStatus::Done && (i.thumbnail || i.output_type == "image/png" || i.output_type == "image/jpeg"))
       b << "<img src=\"/files/" << i.id << "/thumbnail\" alt=\"\" loading=\"lazy\">";
     b << "</td><td>" << escape(i.status == ItemStatus::Done ? i.output_name : i.name);
     if (i.status == ItemStatus::Done && i.output_name != i.name)

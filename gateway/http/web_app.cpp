@@ -391,14 +391,21 @@ Response WebApp::thumbnail(const RequestHead& head, const std::string& id) {
   if (!caller.session) return unauthorized();
   auto item = DropBox::valid_id(id) ? box_.find(id) : std::nullopt;
   if (!item || !may_see(caller, *item) || item->status != ItemStatus::Done) return not_found_json();
-  // The sanitized image itself (re-encoded from pixels by the workers) is
-  // its own thumbnail; the page scales it.
-  if (item->output_type != "image/png" && item->output_type != "image/jpeg") return not_found_json();
-  auto path = box_.output_path(id);
+  // A PDF's first page, rendered by a worker from the sanitized PDF; a
+  // sanitized image (re-encoded from pixels by the workers) is its own
+  // thumbnail, scaled by the page.
+  std::optional<std::filesystem::path> path;
+  std::string type = "image/png";
+  if (item->thumbnail) {
+    path = box_.thumbnail_path(id);
+  } else if (item->output_type == "image/png" || item->output_type == "image/jpeg") {
+    path = box_.output_path(id);
+    type = item->output_type;
+  }
   if (!path) return not_found_json();
   Response r;
   r.file = *path;
-  r.headers.emplace_back("Content-Type", item->output_type);
+  r.headers.emplace_back("Content-Type", type);
   r.headers.emplace_back("Content-Disposition", "inline");
   return r;
 }

@@ -366,6 +366,31 @@ class SessionTests(DropBoxCase):
         self.assertEqual(r.status, 200)
         self.assertIn("本文".encode(), out)
 
+    def test_pdf_gets_a_first_page_thumbnail(self):
+        self.start()
+        with open(os.path.join(FILES, "japanese-cid.pdf"), "rb") as f:
+            pdf = f.read()
+        r, data = self.upload([("資料.pdf", pdf, "application/pdf")], fields=[("recipient", "demo-staff")])
+        self.assertEqual(r.status, 202, data)
+        file_id = json.loads(data)["id"]
+        self.assertEqual(self.wait_final(file_id)["status"], "done")
+        r = self.sign_in(self.lgwan_port, "demo-staff", "demo-staff")
+        staff = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session=")][0]
+        r, page = self.request(self.lgwan_port, "GET", "/", headers={"Cookie": staff}, token=None)
+        self.assertIn('/files/%s/thumbnail' % file_id, page.decode())
+        r, png = self.request(self.lgwan_port, "GET", "/files/%s/thumbnail" % file_id, headers={"Cookie": staff},
+                              token=None)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Content-Type"), "image/png")
+        self.assertTrue(png.startswith(b"\x89PNG\r\n\x1a\n"))
+        height = int.from_bytes(png[20:24], "big")
+        self.assertEqual(height, 240)
+        # Not without a session, and not on the Internet side.
+        r, _ = self.request(self.lgwan_port, "GET", "/files/%s/thumbnail" % file_id, token=None)
+        self.assertEqual(r.status, 401)
+        r, _ = self.request(self.inet_port, "GET", "/files/%s/thumbnail" % file_id, token=None)
+        self.assertEqual(r.status, 404)
+
     def test_wrong_password_and_rate_limit(self):
         self.start()
         for _ in range(5):
