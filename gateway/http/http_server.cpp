@@ -148,7 +148,13 @@ struct HttpServer::Impl {
 
   Impl(HttpServerOptions o, Application& a) : options(std::move(o)), app(a) {}
 
+  asio::thread_pool blocking{4};  // request endings that may block; see serve()
+
   awaitable<void> accept_loop();
+  // Runs `work` on the blocking pool; the calling coroutine resumes on its
+  // own strand when it is done.
+  template <class Work>
+  awaitable<void> run_blocking(Work&& work);
   template <class Stream>
   awaitable<void> serve(Stream& stream, beast::tcp_stream& tcp, std::string client, bool tls);
   awaitable<void> connection(tcp::socket socket);
@@ -203,6 +209,20 @@ Response simple(int status, std::string_view text_ja_en) {
 }
 
 }  // namespace
+
+template <class Work>
+awaitable<void> HttpServer::Impl::run_blocking(Work&& work) {
+  auto strand = co_await asio::this_coro::executor;
+  // A timer that never expires, cancelled from the strand once the work is
+  // done: the cancellation cannot run before the wait starts (same strand).
+  asio::steady_timer done(strand, asio::steady_timer::time_point::max());
+  asio::post(blocking, [&] {
+    work();
+    asio::post(strand, [&] { done.cancel(); });
+  });
+  beast::error_code ec;
+  co_await done.async_wait(asio::redirect_error(use_awaitable, ec));
+}
 
 template <class Stream>
 awaitable<void> HttpServer::Impl::serve(Stream& stream, beast::tcp_stream& tcp, std::string client, bool tls) {
@@ -299,23 +319,28 @@ awaitable<void> HttpServer::Impl::serve(Stream& stream, beast::tcp_stream& tcp, 
         }
       }
     }
+    if (!early && decision.kind == Decision::Kind::ReadBody && !complete) co_return;
+    // What ends a request may block (fsync of an upload, Argon2id of a
+    // sign-in): it runs on the blocking pool, not on the threads that serve
+    // the other connections.
     Response response;
-    try {
-      if (early) {
-        if (decision.sink) decision.sink->finish(false);  // what it stored is dropped
-        response = std::move(*early);
-        response.close = true;
-      } else if (decision.kind == Decision::Kind::ReadBody) {
-        if (!complete) co_return;
-        response = app.handle(head);
-      } else {
-        response = decision.sink->finish(complete);
-        if (!complete) response.close = true;
+    co_await run_blocking([&] {
+      try {
+        if (early) {
+          if (decision.sink) decision.sink->finish(false);  // what it stored is dropped
+          response = std::move(*early);
+          response.close = true;
+        } else if (decision.kind == Decision::Kind::ReadBody) {
+          response = app.handle(head);
+        } else {
+          response = decision.sink->finish(complete);
+          if (!complete) response.close = true;
+        }
+      } catch (const std::exception& e) {
+        response = simple(500, std::string("内部エラー / internal error: ") + e.what());
       }
-    } catch (const std::exception& e) {
-      response = simple(500, std::string("内部エラー / internal error: ") + e.what());
-    }
-    decision.sink.reset();
+      decision.sink.reset();
+    });
     if (!complete && ec != beast::error::timeout && ec) co_return;  // nobody to answer
     if (!co_await send(stream, tcp, app, head, std::move(response), keep_alive, timeout)) co_return;
   }
@@ -457,6 +482,7 @@ void HttpServer::shutdown() {
   for (auto& t : i.threads)
     if (t.joinable()) t.join();
   i.threads.clear();
+  i.blocking.join();
 }
 
 std::string HttpServer::local_endpoint() const {
