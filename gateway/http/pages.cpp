@@ -189,6 +189,39 @@ std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& i
   return layout(t, t("受信箱", "Inbox"), who, csrf, t("LGWAN 接続系", "LGWAN zone"), b.str(), "inbox");
 }
 
+std::string audit(Lang t, const std::string& who, const AuditQuery& q, const AuditResult& result,
+                  const std::string& csrf, const std::string& csv_link) {
+  std::ostringstream b;
+  auto field = [&](const char* name, const char* ja, const char* en, const std::string& value, const char* type) {
+    b << "<label>" << t(ja, en) << " <input name=\"" << name << "\" id=\"audit-" << name << "\" type=\"" << type
+      << "\" value=\"" << escape(value) << "\"></label>\n";
+  };
+  b << "<form method=\"get\" action=\"/audit\" class=\"audit-search\">\n";
+  field("from", "開始日", "From", q.from, "date");
+  field("to", "終了日", "To", q.to, "date");
+  field("sender", "差出人・送信者", "Sender", q.sender, "text");
+  field("recipient", "宛先", "Recipient", q.recipient, "text");
+  field("message_id", "Message-ID", "Message-ID", q.message_id, "text");
+  field("verdict", "判定", "Verdict", q.verdict, "text");
+  field("virus", "ウイルス名", "Virus name", q.virus, "text");
+  b << "<button type=\"submit\" id=\"audit-search\">" << t("検索", "Search") << "</button> <a id=\"audit-csv\" href=\""
+    << escape(csv_link) << "\">" << t("CSV で出力", "Export CSV") << "</a>\n</form>\n";
+  b << "<p>" << result.rows.size() << t(" 件", " records")
+    << (result.truncated ? t(" (新しい順に上限まで。条件を絞ってください)", " (newest first, up to the limit: narrow the search)")
+                         : "")
+    << "</p>\n<table class=\"items\" id=\"audit\">\n<thead><tr><th>" << t("日時", "Time") << "</th><th>"
+    << t("種類", "Type") << "</th><th>ID</th><th>" << t("差出人・送信者", "Sender") << "</th><th>" << t("宛先", "Recipients")
+    << "</th><th>Message-ID</th><th>" << t("判定", "Verdict") << "</th><th>" << t("ウイルス", "Virus") << "</th><th>"
+    << t("内容", "Detail") << "</th></tr></thead>\n<tbody>\n";
+  for (const auto& r : result.rows)
+    b << "<tr><td>" << escape(r.time.substr(0, 19)) << "</td><td>" << escape(r.type) << "</td><td>" << escape(r.id)
+      << "</td><td>" << escape(r.sender) << "</td><td>" << escape(r.recipients) << "</td><td>" << escape(r.message_id)
+      << "</td><td>" << escape(r.verdict) << "</td><td>" << escape(r.virus) << "</td><td>" << escape(r.detail)
+      << "</td></tr>\n";
+  b << "</tbody></table>\n";
+  return layout(t, t("監査ログ", "Audit log"), who, csrf, t("LGWAN 接続系", "LGWAN zone"), b.str(), "audit");
+}
+
 std::string not_found(Lang t) {
   return layout(t, t("見つかりません", "Not found"), "", "", "",
                 std::string("<p>") + t("このページはありません。", "There is no such page here.") + "</p>", "notfound");

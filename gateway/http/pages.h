@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http/audit_search.h"
 #include "http/drop_box.h"
 
 namespace mukaika::http::pages {
@@ -30,6 +31,8 @@ std::string upload(Lang t, const std::string& who, const std::vector<Recipient>&
 std::string receipt(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf);
 std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf);
 std::string not_found(Lang t);
+std::string audit(Lang t, const std::string& who, const AuditQuery& query, const AuditResult& result,
+                  const std::string& csrf, const std::string& csv_link);
 
 // Plain-language lines of what the gateway did to an item ("PDF を画像化しました", ...).
 std::vector<std::string> report_lines(const DropItem& item);

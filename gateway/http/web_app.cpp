@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include "http/audit_search.h"
 #include "http/multipart.h"
 #include "http/pages.h"
 #include "queue/durable_io.h"
@@ -433,13 +434,20 @@ Response WebApp::sign_in(RequestHead& head) {
   for (const auto& a : config_.accounts)
     if (a.name == name) account = &a;
   const bool ok = account && verify_password(account->password_hash, password);
-  const char* role = lgwan ? "recipient" : "uploader";
+  // The Internet side is for uploaders; the LGWAN side for recipients and
+  // for the auditors' and administrators' pages.
+  const std::vector<std::string> allowed =
+      lgwan ? std::vector<std::string>{"recipient", "approver", "administrator", "auditor"}
+            : std::vector<std::string>{"uploader"};
   if (!ok) {
     limiter_.record_failure(name, head.client_address);
     box_.audit({{"type", "signin"}, {"zone", lgwan ? "lgwan" : "internet"}, {"time", queue_detail::iso8601_local(SysClock::now())}, {"account", name}, {"client_address", head.client_address}, {"ok", false}});
     return again(401, t("アカウント名またはパスワードが違います", "Wrong account name or password."));
   }
-  if (std::find(account->roles.begin(), account->roles.end(), role) == account->roles.end()) {
+  const bool may = std::any_of(allowed.begin(), allowed.end(), [&](const std::string& r) {
+    return std::find(account->roles.begin(), account->roles.end(), r) != account->roles.end();
+  });
+  if (!may) {
     box_.audit({{"type", "signin"}, {"zone", lgwan ? "lgwan" : "internet"}, {"time", queue_detail::iso8601_local(SysClock::now())}, {"account", name}, {"client_address", head.client_address}, {"ok", false}});
     return again(403, lgwan ? t("このアカウントは受信箱を使えません", "This account has no inbox here.")
                             : t("このアカウントはアップロードできません", "This account may not upload."));
@@ -447,7 +455,8 @@ Response WebApp::sign_in(RequestHead& head) {
   limiter_.record_success(name);
   box_.audit({{"type", "signin"}, {"zone", lgwan ? "lgwan" : "internet"}, {"time", queue_detail::iso8601_local(SysClock::now())}, {"account", name}, {"client_address", head.client_address}, {"ok", true}});
   Session s = sessions_.create(Principal{account->name, account->roles, {lgwan ? "lgwan" : "internet"}});
-  return Response::redirect("/")
+  const bool recipient = std::find(account->roles.begin(), account->roles.end(), "recipient") != account->roles.end();
+  return Response::redirect(lgwan && !recipient ? "/audit" : "/")
       .with("Set-Cookie", cookie(head, kSessionCookie, s.id))
       .with("Set-Cookie", cookie(head, kPreCookie, "", true));
 }
@@ -498,7 +507,8 @@ Response WebApp::page(const RequestHead& head) {
         r = html(pages::upload(t, who, recipients, caller.session->csrf_token, config_.http.max_upload_bytes));
       }
     } else {
-      if (!caller.has_role("recipient")) return Response::redirect("/signin");
+      if (!caller.has_role("recipient"))
+        return Response::redirect(caller.has_role("auditor") || caller.has_role("administrator") ? "/audit" : "/signin");
       auto items = box_.list([&](const DropItem& i) { return may_see(caller, i); });
       r = html(pages::inbox(t, who, items, caller.session->csrf_token));
     }
@@ -537,6 +547,36 @@ Response WebApp::metrics() {
            "mukaika_worker_restarts_total " << worker_restarts_() << "\n";
   }
   return Response::text(200, out.str(), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+Response WebApp::audit_page(const RequestHead& head, bool csv) {
+  Caller caller = identify(head);
+  if (!caller.session) return csv ? unauthorized() : Response::redirect("/signin");
+  // Auditors read; administrators too. Recipients and approvers do not.
+  if (!caller.has_role("auditor") && !caller.has_role("administrator"))
+    return Response::text(403, pages::not_found(lang_of(head)), "text/html; charset=utf-8");
+  AuditQuery q;
+  q.from = head.query_param("from");
+  q.to = head.query_param("to");
+  q.sender = head.query_param("sender");
+  q.recipient = head.query_param("recipient");
+  q.message_id = head.query_param("message_id");
+  q.verdict = head.query_param("verdict");
+  q.virus = head.query_param("virus");
+  if (csv) q.max = 100000;
+  AuditResult result = search_audit(config_.audit_log, q);
+  box_.audit({{"type", csv ? "audit_export" : "audit_search"},
+              {"time", queue_detail::iso8601_local(SysClock::now())},
+              {"by", caller.account->name},
+              {"query", head.query},
+              {"rows", result.rows.size()}});
+  if (csv)
+    return Response::text(200, audit_csv(result.rows), "text/csv; charset=utf-8")
+        .with("Content-Disposition", content_disposition_attachment("audit-" + (q.from.empty() ? std::string("all") : q.from) +
+                                                                   (q.to.empty() ? "" : "_" + q.to) + ".csv"));
+  const std::string who = caller.account->display_name.empty() ? caller.account->name : caller.account->display_name;
+  return html(pages::audit(lang_of(head), who, q, result, caller.session->csrf_token,
+                           "/audit.csv" + (head.query.empty() ? std::string() : "?" + head.query)));
 }
 
 // ----------------------------------------------------------------- routing
@@ -597,12 +637,18 @@ Decision WebApp::decide(RequestHead& head) {
     if (what == "done" && m == "POST") return Decision::read_body(kFormLimit);
     return not_found();
   }
+  if (lgwan && (p == "/audit" || p == "/audit.csv")) {
+    if (!get) return wrong_method();
+    // Reading the log may take a while: handle() runs on the blocking pool.
+    return Decision::read_body(0);
+  }
   if (lgwan && p == "/healthz") return Decision::respond(Response::text(200, "ok\n"));
   if (lgwan && p == "/metrics") return Decision::respond(metrics());
   return not_found();
 }
 
 Response WebApp::handle(RequestHead& head) {
+  if (head.path == "/audit" || head.path == "/audit.csv") return audit_page(head, head.path == "/audit.csv");
   if (head.path == "/signin") return sign_in(head);
   if (head.path == "/signout") {
     Caller caller = identify(head);

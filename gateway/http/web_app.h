@@ -55,6 +55,7 @@ class WebApp : public Application {
   Response mark_done(RequestHead& head, const std::string& id);
   Response page(const RequestHead& head);
   Response metrics();
+  Response audit_page(const RequestHead& head, bool csv);
   bool may_see(const Caller& caller, const DropItem& item) const;
   bool valid_recipient(const std::string& recipient) const;
 

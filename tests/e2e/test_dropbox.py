@@ -391,6 +391,39 @@ class SessionTests(DropBoxCase):
         r, _ = self.request(self.inet_port, "GET", "/files/%s/thumbnail" % file_id, token=None)
         self.assertEqual(r.status, 404)
 
+    def test_roles_auditor_searches_and_exports_recipient_cannot(self):
+        self.start()
+        r, data = self.upload([("invoice.txt", EICAR, "text/plain")], fields=[("recipient", "demo-staff")])
+        file_id = json.loads(data)["id"]
+        self.assertEqual(self.wait_final(file_id)["status"], "blocked")
+        r = self.sign_in(self.lgwan_port, "demo-auditor", "demo-auditor")
+        self.assertEqual(r.status, 303)
+        self.assertEqual(r.getheader("Location"), "/audit")
+        auditor = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session=")][0]
+        r, page = self.request(self.lgwan_port, "GET", "/audit?virus=eicar", headers={"Cookie": auditor}, token=None)
+        self.assertEqual(r.status, 200)
+        self.assertIn(file_id, page.decode())
+        self.assertIn("Eicar", page.decode())
+        r, csv = self.request(self.lgwan_port, "GET", "/audit.csv?virus=eicar", headers={"Cookie": auditor}, token=None)
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.getheader("Content-Disposition").startswith("attachment;"))
+        self.assertTrue(csv.startswith(b"\xef\xbb\xbftime,type,id,"))
+        self.assertIn(file_id.encode(), csv)
+        # The auditor reads the log, not the files.
+        r, _ = self.request(self.lgwan_port, "GET", "/api/v1/files/%s" % file_id, headers={"Cookie": auditor}, token=None)
+        self.assertEqual(r.status, 404)
+        r, _ = self.request(self.lgwan_port, "GET", "/", headers={"Cookie": auditor}, token=None)
+        self.assertEqual(r.getheader("Location"), "/audit")
+        # A recipient does not read the audit log.
+        r = self.sign_in(self.lgwan_port, "demo-staff", "demo-staff")
+        staff = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session=")][0]
+        r, _ = self.request(self.lgwan_port, "GET", "/audit", headers={"Cookie": staff}, token=None)
+        self.assertEqual(r.status, 403)
+        r, _ = self.request(self.lgwan_port, "GET", "/audit.csv", headers={"Cookie": staff}, token=None)
+        self.assertEqual(r.status, 403)
+        exports = [a for a in self.audit() if a.get("type") == "audit_export"]
+        self.assertEqual([e["by"] for e in exports], ["demo-auditor"])
+
     def test_wrong_password_and_rate_limit(self):
         self.start()
         for _ in range(5):
