@@ -315,8 +315,13 @@ void Spool::move(const std::string& queue_id, SpoolState from, SpoolState to) {
   as_spool_error([&] {
     const auto target = message_dir(to, queue_id);
     rename_no_replace(message_dir(from, queue_id), target);
-    fsync_dir(state_dir(to));
-    fsync_dir(state_dir(from));
+    // Into done/ is not synced: the caller saved the final metadata first,
+    // so a move that a crash undoes is only finished again (nothing is
+    // delivered twice for it).
+    if (to != SpoolState::Done) {
+      fsync_dir(state_dir(to));
+      fsync_dir(state_dir(from));
+    }
     if (to == SpoolState::Done) {
       // Not synced: the constructor removes message files a crash left in done/.
       remove_file(target / kOriginal);

@@ -124,8 +124,9 @@ class Spool {
   void save_output(SpoolState state, const std::string& queue_id, std::string_view output, bool sync_dir = true);
 
   // Moves a message to another state by one rename, durably. Moving to Done
-  // then removes the message files (not synced: what a crash leaves of them
-  // is removed at start).
+  // is not synced (save the final metadata first: a move a crash undoes is
+  // then only repeated) and removes the message files (what a crash leaves
+  // of them is removed at start).
   void move(const std::string& queue_id, SpoolState from, SpoolState to);
 
   // Removes done records that finished before `before`; returns how many.
