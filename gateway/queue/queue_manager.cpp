@@ -127,8 +127,7 @@ Clock::time_point QueueManager::schedule() {
   };
   queue(incoming, to_sanitize_);
   queue(sanitized, to_deliver_);
-  for (const auto& id : in_hand_)
-    if (auto it = retry_at_.find(id); it != retry_at_.end()) retry_at.insert(*it);
+  // Messages in hand get their entry when they come back.
   retry_at_ = std::move(retry_at);
   reflush_ = std::move(reflush);
   work_ready_.notify_all();
@@ -141,6 +140,10 @@ void QueueManager::scheduler_main() {
   } catch (const std::exception& e) {
     log(std::string("recovery: ") + e.what());
   }
+  // Listing the spool costs time in proportion to its size: while the
+  // threads have work queued, a notification waits up to this long, so that
+  // a large backlog is not listed once per message.
+  constexpr auto kRelistAfter = std::chrono::milliseconds(100);
   while (!stopping_) {
     Clock::time_point next;
     try {
@@ -149,10 +152,25 @@ void QueueManager::scheduler_main() {
       log(e.what());
       next = options_.clock() + options_.retry_min;
     }
+    const auto listed = std::chrono::steady_clock::now();
     std::unique_lock lock(mutex_);
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - options_.clock());
-    wait = std::clamp(wait, std::chrono::milliseconds(0), options_.poll_interval);
-    wake_.wait_for(lock, wait, [this] { return stopping_ || notified_; });
+    for (;;) {
+      if (stopping_) break;
+      // Due: the time schedule() named, or a message deferred since.
+      auto due = next;
+      for (const auto& [id, at] : retry_at_) due = std::min(due, at);
+      const auto now = options_.clock();
+      if (due <= now) break;
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
+      wait = std::clamp(wait, std::chrono::milliseconds(0), options_.poll_interval);
+      if (notified_) {
+        const auto relist = listed + kRelistAfter;
+        if ((to_sanitize_.empty() && to_deliver_.empty()) || std::chrono::steady_clock::now() >= relist) break;
+        wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  relist - std::chrono::steady_clock::now()) + std::chrono::milliseconds(1));
+      }
+      if (wake_.wait_for(lock, wait) == std::cv_status::timeout && !notified_) break;
+    }
     notified_ = false;
   }
 }
@@ -211,14 +229,21 @@ void QueueManager::worker_main(SpoolState state) {
     Pass p;
     const Outcome outcome = run_task(state, task, p);
     lock.lock();
+    if (outcome == Outcome::AuditFailed) paused_until_ = options_.clock() + options_.retry_min;
+    if (p.sanitized && outcome == Outcome::Done && !stopping_) {
+      // Straight on to the delivery thread, still in hand: no listing needed.
+      to_deliver_.push_back({task.id, false});
+      work_ready_.notify_all();
+      continue;
+    }
     in_hand_.erase(task.id);
     if (p.earliest != Clock::time_point::max() && !reflush_.count(task.id))
       retry_at_[task.id] = p.earliest;
     else
       retry_at_.erase(task.id);
-    if (outcome == Outcome::AuditFailed) paused_until_ = options_.clock() + options_.retry_min;
-    // The message moved on (sanitized: now to deliver) or waits: look again.
-    notified_ = true;
+    // The scheduler learns of the retry time, and lists the spool again
+    // when this thread runs out of work.
+    if (queue.empty() || reflush_.count(task.id)) notified_ = true;
     wake_.notify_all();
   }
 }
@@ -385,6 +410,7 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
   step("sanitize.audited");
 
   parts_.spool.move(id, SpoolState::Incoming, output.empty() ? SpoolState::Done : SpoolState::Sanitized);
+  p.sanitized = !output.empty();
   step("sanitize.moved");
 }
 

@@ -140,6 +140,7 @@ class QueueManager {
     Clock::time_point now{};
     Clock::time_point earliest = Clock::time_point::max();
     bool flushing = false;
+    bool sanitized = false;  // it moved to sanitized/: ready to deliver
   };
   struct Task {
     std::string id;
