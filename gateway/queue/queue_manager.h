@@ -3,8 +3,9 @@
 //
 // Threads (start()): one scheduler lists the spool and hands out due work;
 // `sanitize_threads` threads sanitize (each one message at a time, so that
-// several messages are in the sanitizer at once: one per worker of the
-// pool); one delivery thread delivers sanitized messages and DSNs while the
+// several messages are in the sanitizer at once; serve runs two per worker,
+// so a worker has its next mail while a thread writes the last one's
+// results to disk); one delivery thread delivers sanitized messages and DSNs while the
 // others sanitize (Delivery objects are used by one thread at a time, so a
 // RelayClient can keep its connection to the next hop between messages).
 // A message is in the hands of at most one thread at a time. run_once()
@@ -84,7 +85,7 @@ struct QueueOptions {
   std::chrono::seconds quarantine_expiry_interval{std::chrono::hours(1)};
   std::chrono::seconds done_keep{std::chrono::hours(24 * 7)};  // done/ records older than this are removed
   std::chrono::milliseconds poll_interval{std::chrono::seconds(30)};  // longest sleep without notify()
-  // Threads that sanitize at once after start() (serve: workers.count).
+  // Threads that sanitize at once after start() (serve: 2 × workers.count).
   int sanitize_threads = 1;
   // How often an idle delivery thread calls Delivery::close_idle().
   std::chrono::milliseconds idle_check_interval{std::chrono::seconds(1)};
