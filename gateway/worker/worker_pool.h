@@ -7,9 +7,10 @@
 // libclamav engine once; forked workers share them copy-on-write.
 //
 // Promises:
-// - Every item gets a result, in input order. A worker that crashes, is
-//   killed by seccomp, runs out of memory, overruns the time limit, or sends
-//   anything but a well-formed reply yields a Blocked result whose single
+// - Every item gets a result: run() in input order, submit()/wait() as
+//   each finishes. A worker that crashes, is killed by seccomp, runs out of
+//   memory, overruns the time limit, or sends anything but a well-formed
+//   reply yields a Blocked result whose single
 //   action names the reason (worker.crashed, worker.seccomp, worker.memory,
 //   worker.timeout, worker.protocol, worker.start); the worker is replaced
 //   and the next item is served.
