@@ -146,11 +146,12 @@ void QueueManager::scheduler_main() {
   constexpr auto kRelistAfter = std::chrono::milliseconds(100);
   while (!stopping_) {
     Clock::time_point next;
+    Clock::time_point not_before{};  // after a failed listing: not again at once
     try {
       next = schedule();
     } catch (const std::exception& e) {
       log(e.what());
-      next = options_.clock() + options_.retry_min;
+      next = not_before = options_.clock() + options_.retry_min;
     }
     const auto listed = std::chrono::steady_clock::now();
     std::unique_lock lock(mutex_);
@@ -159,6 +160,7 @@ void QueueManager::scheduler_main() {
       // Due: the time schedule() named, or a message deferred since.
       auto due = next;
       for (const auto& [id, at] : retry_at_) due = std::min(due, at);
+      due = std::max({due, not_before, paused_until_});  // the audit log refused: nothing before then
       const auto now = options_.clock();
       if (due <= now) break;
       auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
