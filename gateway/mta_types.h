@@ -54,6 +54,9 @@ class Delivery {
                                                const std::string& message) = 0;
   // For the audit log and errors: "smtp 10.0.0.5:25" or "maildir ./var/lgwan-maildir".
   virtual std::string describe() const = 0;
+  // Called by the same thread when it has nothing to deliver for a while:
+  // closes connections kept for reuse that have been idle too long.
+  virtual void close_idle() {}
 };
 
 }  // namespace mukaika

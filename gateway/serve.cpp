@@ -389,6 +389,10 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   queue_options.retry_max = std::chrono::seconds(config.relay.retry_max_s);
   queue_options.give_up_after = std::chrono::hours(config.relay.give_up_after_h);
   queue_options.blocked_notice = config.relay.blocked_notice;
+  // Two sanitizing threads per worker: while one thread writes a mail's
+  // results to disk (quarantine, audit, spool), the worker already has the
+  // next mail (the service holds up to two per worker).
+  queue_options.sanitize_threads = 2 * worker_options(config).count;
   queue_options.log = [](const std::string& line) { std::cerr << "mukaika: " << line << "\n"; };
   QueueManager queue(std::move(parts), queue_options);
   SpoolSink sink(*spool, queue);

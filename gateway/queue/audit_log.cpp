@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 
@@ -65,7 +66,7 @@ void AuditLog::append(const nlohmann::json& rec) {
   // Invalid UTF-8 from a peer must not make the record unwritable.
   std::string line = rec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line += '\n';
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   // One write: O_APPEND keeps the line whole against other appenders.
   ssize_t n;
   do {
@@ -74,13 +75,35 @@ void AuditLog::append(const nlohmann::json& rec) {
   if (n < 0) throw AuditError("audit log: cannot write " + path_.string() + ": " + describe_errno(errno), errno);
   if (static_cast<size_t>(n) != line.size())
     throw AuditError("audit log: short write to " + path_.string() + " (disk full?)", ENOSPC);
-  if (::fdatasync(fd_.get()) != 0)
-    throw AuditError("audit log: cannot sync " + path_.string() + ": " + describe_errno(errno), errno);
+  // Group commit: one fdatasync covers every line written before it began.
+  // This call returns once a sync that began after its write succeeded.
+  const std::uint64_t mine = ++written_;
+  while (synced_ < mine) {
+    if (syncing_) {
+      synced_cv_.wait(lock);
+      continue;
+    }
+    syncing_ = true;
+    const std::uint64_t upto = written_;
+    const int fd = fd_.get();  // reopen() waits while syncing_
+    lock.unlock();
+    const int rc = ::fdatasync(fd);
+    const int err = errno;
+    lock.lock();
+    syncing_ = false;
+    synced_cv_.notify_all();
+    if (rc != 0) throw AuditError("audit log: cannot sync " + path_.string() + ": " + describe_errno(err), err);
+    synced_ = std::max(synced_, upto);
+  }
 }
 
 void AuditLog::reopen() {
   auto fresh = open_log(path_);
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  synced_cv_.wait(lock, [this] { return !syncing_; });
+  // Lines written to the old file and not yet synced are synced before it
+  // is closed (their writers wait for a sync that covers them).
+  if (synced_ < written_ && ::fdatasync(fd_.get()) == 0) synced_ = written_;
   fd_ = std::move(fresh);
 }
 

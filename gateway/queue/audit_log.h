@@ -4,7 +4,10 @@
 //
 // Promises:
 // - Each record is one line written with one write(2) on an O_APPEND file
-//   and made durable with fdatasync before the call returns.
+//   and made durable with fdatasync before the call returns. Concurrent
+//   callers share syncs (group commit): a caller whose line was written
+//   while another's fdatasync ran waits for the next one, which covers
+//   every line written before it.
 // - Thread-safe: records from several threads never interleave.
 // - A failure to write is an AuditError, never ignored: the queue manager
 //   keeps the records it could not write in the message's metadata and does
@@ -14,6 +17,8 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -80,7 +85,11 @@ class AuditLog {
  private:
   std::filesystem::path path_;
   std::mutex mutex_;
+  std::condition_variable synced_cv_;
   queue_detail::UniqueFd fd_;
+  std::uint64_t written_ = 0;  // lines written
+  std::uint64_t synced_ = 0;   // lines known to be on disk
+  bool syncing_ = false;       // a thread is in fdatasync (without mutex_)
 };
 
 // The Message-ID header of a message ("<abc@example.jp>"), read cheaply from

@@ -77,7 +77,8 @@ void write_new_file(const std::filesystem::path& file, std::string_view bytes) {
   if (::close(fd.release()) != 0) throw_errno("close", file, errno);
 }
 
-void replace_file_durable(const std::filesystem::path& dir, const std::string& name, std::string_view bytes) {
+void replace_file_durable(const std::filesystem::path& dir, const std::string& name, std::string_view bytes,
+                          bool sync_dir) {
   const auto tmp = dir / (name + ".tmp");
   remove_file(tmp);  // a leftover of a crash
   try {
@@ -92,7 +93,7 @@ void replace_file_durable(const std::filesystem::path& dir, const std::string& n
     ::unlink(tmp.c_str());
     throw_errno("rename to", target, err);
   }
-  fsync_dir(dir);
+  if (sync_dir) fsync_dir(dir);
 }
 
 std::string read_file(const std::filesystem::path& file) {

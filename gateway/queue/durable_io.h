@@ -46,7 +46,11 @@ void make_dir_durable(const std::filesystem::path& dir);
 // Creates `file` with `bytes` and fsyncs it; exclusive (fails if it exists).
 void write_new_file(const std::filesystem::path& file, std::string_view bytes);
 // Replaces dir/name atomically and durably: dir/name.tmp, fsync, rename, fsync dir.
-void replace_file_durable(const std::filesystem::path& dir, const std::string& name, std::string_view bytes);
+// With sync_dir false the directory is not fsynced: the new file is
+// complete under its name, durable once the caller fsyncs `dir` (for
+// example with the next replace_file_durable in the same directory).
+void replace_file_durable(const std::filesystem::path& dir, const std::string& name, std::string_view bytes,
+                          bool sync_dir = true);
 std::string read_file(const std::filesystem::path& file);
 // rename(2) that refuses to replace an existing target (renameat2 NOREPLACE
 // where the file system supports it).

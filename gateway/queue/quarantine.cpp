@@ -78,8 +78,10 @@ fs::path Quarantine::keep(const std::string& queue_id, std::string_view original
         {"size", original.size()},
         {"summary", summary},
     };
-    // The .eml first: a .json never points at a missing original.
-    replace_file_durable(day, queue_id + ".eml", original);
+    // The .eml first: a .json never points at a missing original. Both
+    // files are fsynced; one fsync of the directory makes both names
+    // durable before keep() returns.
+    replace_file_durable(day, queue_id + ".eml", original, false);
     replace_file_durable(day, queue_id + ".json", meta.dump(2));
     return day / (queue_id + ".eml");
   });

@@ -43,16 +43,19 @@ std::chrono::seconds QueueManager::backoff(int attempts) const {
   return std::min(delay, options_.retry_max);
 }
 
-bool QueueManager::due(const MessageMeta& meta) {
-  if (flushing_ || meta.next_attempt <= now_) return true;
-  earliest_ = std::min(earliest_, meta.next_attempt);
+bool QueueManager::due(Pass& p, const MessageMeta& meta) {
+  if (p.flushing || meta.next_attempt <= p.now) return true;
+  p.earliest = std::min(p.earliest, meta.next_attempt);
   return false;
 }
 
 void QueueManager::start() {
-  if (thread_.joinable()) return;
+  if (!threads_.empty()) return;
   stopping_ = false;
-  thread_ = std::thread([this] { thread_main(); });
+  threads_.emplace_back([this] { scheduler_main(); });
+  for (int i = 0; i < std::max(1, options_.sanitize_threads); ++i)
+    threads_.emplace_back([this] { worker_main(SpoolState::Incoming); });
+  threads_.emplace_back([this] { worker_main(SpoolState::Sanitized); });
 }
 
 void QueueManager::stop() {
@@ -61,7 +64,14 @@ void QueueManager::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  work_ready_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+  std::lock_guard lock(mutex_);
+  to_sanitize_.clear();
+  to_deliver_.clear();
+  in_hand_.clear();
 }
 
 void QueueManager::notify() {
@@ -77,25 +87,166 @@ void QueueManager::flush() {
   notify();
 }
 
-void QueueManager::thread_main() {
+// Lists the spool and queues every due message that no thread has in hand.
+// Returns when it should look again without being notified.
+Clock::time_point QueueManager::schedule() {
+  const auto now = options_.clock();
+  const bool flushing = flush_requested_.exchange(false);
+  expire_if_due();
+  {
+    std::lock_guard lock(mutex_);
+    if (flushing) {
+      retry_at_.clear();
+      paused_until_ = Clock::time_point{};
+      // Messages in hand now are flushed when they come back.
+      reflush_.insert(in_hand_.begin(), in_hand_.end());
+    }
+    if (now < paused_until_) return paused_until_;
+  }
+  const auto incoming = parts_.spool.list(SpoolState::Incoming);
+  const auto sanitized = parts_.spool.list(SpoolState::Sanitized);
+  auto next = now + options_.poll_interval;
+  std::lock_guard lock(mutex_);
+  std::map<std::string, Clock::time_point> retry_at;  // only for messages still listed
+  std::set<std::string> reflush;
+  auto queue = [&](const std::vector<std::string>& ids, std::deque<Task>& to) {
+    for (const auto& id : ids) {
+      if (in_hand_.count(id)) {
+        if (reflush_.count(id)) reflush.insert(id);
+        continue;
+      }
+      const bool flush_this = flushing || reflush_.count(id) > 0;
+      if (auto it = retry_at_.find(id); it != retry_at_.end() && it->second > now && !flush_this) {
+        retry_at.insert(*it);
+        next = std::min(next, it->second);
+        continue;
+      }
+      in_hand_.insert(id);
+      to.push_back({id, flush_this});
+    }
+  };
+  queue(incoming, to_sanitize_);
+  queue(sanitized, to_deliver_);
+  // Messages in hand get their entry when they come back.
+  retry_at_ = std::move(retry_at);
+  reflush_ = std::move(reflush);
+  work_ready_.notify_all();
+  return next;
+}
+
+void QueueManager::scheduler_main() {
   try {
     recover();
   } catch (const std::exception& e) {
     log(std::string("recovery: ") + e.what());
   }
+  // Listing the spool costs time in proportion to its size: while the
+  // threads have work queued, a notification waits up to this long, so that
+  // a large backlog is not listed once per message.
+  constexpr auto kRelistAfter = std::chrono::milliseconds(100);
   while (!stopping_) {
     Clock::time_point next;
+    Clock::time_point not_before{};  // after a failed listing: not again at once
     try {
-      next = run_once();
+      next = schedule();
     } catch (const std::exception& e) {
       log(e.what());
-      next = options_.clock() + options_.retry_min;
+      next = not_before = options_.clock() + options_.retry_min;
     }
+    const auto listed = std::chrono::steady_clock::now();
     std::unique_lock lock(mutex_);
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - options_.clock());
-    wait = std::clamp(wait, std::chrono::milliseconds(0), options_.poll_interval);
-    wake_.wait_for(lock, wait, [this] { return stopping_ || notified_; });
+    for (;;) {
+      if (stopping_) break;
+      // Due: the time schedule() named, or a message deferred since.
+      auto due = next;
+      for (const auto& [id, at] : retry_at_) due = std::min(due, at);
+      due = std::max({due, not_before, paused_until_});  // the audit log refused: nothing before then
+      const auto now = options_.clock();
+      if (due <= now) break;
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
+      wait = std::clamp(wait, std::chrono::milliseconds(0), options_.poll_interval);
+      if (notified_) {
+        const auto relist = listed + kRelistAfter;
+        if ((to_sanitize_.empty() && to_deliver_.empty()) || std::chrono::steady_clock::now() >= relist) break;
+        wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  relist - std::chrono::steady_clock::now()) + std::chrono::milliseconds(1));
+      }
+      if (wake_.wait_for(lock, wait) == std::cv_status::timeout && !notified_) break;
+    }
     notified_ = false;
+  }
+}
+
+// One message, as run_once() does it: errors are logged and retried later;
+// an audit log that refuses a record pauses the queue.
+QueueManager::Outcome QueueManager::run_task(SpoolState state, const Task& task, Pass& p) {
+  p.now = options_.clock();
+  p.flushing = task.flushing;
+  try {
+    if (state == SpoolState::Incoming)
+      process_incoming(p, task.id);
+    else
+      process_sanitized(p, task.id);
+  } catch (const AuditError& e) {
+    // Fail closed: no work without its audit record. Try again later.
+    log(std::string(e.what()) + " (queue paused until the audit log is writable)");
+    return Outcome::AuditFailed;
+  } catch (const std::exception& e) {
+    log(std::string(to_string(state)) + " " + task.id + ": " + e.what());
+    p.earliest = std::min(p.earliest, p.now + options_.retry_min);
+  }
+  return Outcome::Done;
+}
+
+// A sanitizing thread (Incoming) or the delivery thread (Sanitized).
+void QueueManager::worker_main(SpoolState state) {
+  std::deque<Task>& queue = state == SpoolState::Incoming ? to_sanitize_ : to_deliver_;
+  const bool delivers = state == SpoolState::Sanitized;
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (queue.empty()) {
+      if (!delivers) {
+        work_ready_.wait(lock, [&] { return stopping_ || !queue.empty(); });
+      } else if (!work_ready_.wait_for(lock, options_.idle_check_interval,
+                                       [&] { return stopping_ || !queue.empty(); })) {
+        // Nothing to deliver: connections kept for reuse may be closed.
+        lock.unlock();
+        try {
+          parts_.delivery.close_idle();
+          if (parts_.bounce_delivery) parts_.bounce_delivery->close_idle();
+        } catch (const std::exception& e) {
+          log(e.what());
+        }
+        lock.lock();
+      }
+      continue;
+    }
+    Task task = std::move(queue.front());
+    queue.pop_front();
+    if (options_.clock() < paused_until_) {
+      in_hand_.erase(task.id);  // the scheduler queues it again once the pause is over
+      continue;
+    }
+    lock.unlock();
+    Pass p;
+    const Outcome outcome = run_task(state, task, p);
+    lock.lock();
+    if (outcome == Outcome::AuditFailed) paused_until_ = options_.clock() + options_.retry_min;
+    if (p.sanitized && outcome == Outcome::Done && !stopping_) {
+      // Straight on to the delivery thread, still in hand: no listing needed.
+      to_deliver_.push_back({task.id, false});
+      work_ready_.notify_all();
+      continue;
+    }
+    in_hand_.erase(task.id);
+    if (p.earliest != Clock::time_point::max() && !reflush_.count(task.id))
+      retry_at_[task.id] = p.earliest;
+    else
+      retry_at_.erase(task.id);
+    // The scheduler learns of the retry time, and lists the spool again
+    // when this thread runs out of work.
+    if (queue.empty() || reflush_.count(task.id)) notified_ = true;
+    wake_.notify_all();
   }
 }
 
@@ -121,31 +272,18 @@ void QueueManager::expire_if_due() {
 }
 
 Clock::time_point QueueManager::run_once() {
-  now_ = options_.clock();
-  earliest_ = Clock::time_point::max();
-  flushing_ = flush_requested_.exchange(false);
+  const bool flushing = flush_requested_.exchange(false);
   expire_if_due();
-  const std::pair<SpoolState, void (QueueManager::*)(const std::string&)> passes[] = {
-      {SpoolState::Incoming, &QueueManager::process_incoming},
-      {SpoolState::Sanitized, &QueueManager::process_sanitized},
-  };
-  for (const auto& [state, process] : passes) {
+  auto earliest = Clock::time_point::max();
+  for (SpoolState state : {SpoolState::Incoming, SpoolState::Sanitized}) {
     for (const auto& id : parts_.spool.list(state)) {
-      if (stopping_) return now_;
-      now_ = options_.clock();
-      try {
-        (this->*process)(id);
-      } catch (const AuditError& e) {
-        // Fail closed: no work without its audit record. Try again later.
-        log(std::string(e.what()) + " (queue paused until the audit log is writable)");
-        return now_ + options_.retry_min;
-      } catch (const std::exception& e) {
-        log(std::string(to_string(state)) + " " + id + ": " + e.what());
-        earliest_ = std::min(earliest_, now_ + options_.retry_min);
-      }
+      if (stopping_) return options_.clock();
+      Pass p;
+      if (run_task(state, Task{id, flushing}, p) == Outcome::AuditFailed) return p.now + options_.retry_min;
+      earliest = std::min(earliest, p.earliest);
     }
   }
-  return earliest_;
+  return earliest;
 }
 
 void QueueManager::flush_pending_audit(SpoolState state, MessageMeta& meta) {
@@ -155,43 +293,52 @@ void QueueManager::flush_pending_audit(SpoolState state, MessageMeta& meta) {
   parts_.spool.save_meta(state, meta);
 }
 
-// Records go into the metadata first, so that a crash or a failing audit
-// log cannot lose them; then to the log. (After a crash a record may be
-// written twice; never zero times.)
+// Records go to the log first, then the metadata is saved: a crash in
+// between repeats the step, so a record may be written twice, never zero
+// times. A record the log refuses waits in the metadata (audit_pending),
+// with the ones after it, and is written before any further work on the
+// message.
 void QueueManager::write_audit(SpoolState state, MessageMeta& meta, std::vector<nlohmann::json> records) {
-  for (auto& r : records) meta.audit_pending.push_back(std::move(r));
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    try {
+      parts_.audit.append(records[i]);
+    } catch (const AuditError&) {
+      for (std::size_t j = i; j < records.size(); ++j) meta.audit_pending.push_back(std::move(records[j]));
+      parts_.spool.save_meta(state, meta);
+      throw;
+    }
+  }
   parts_.spool.save_meta(state, meta);
-  flush_pending_audit(state, meta);
 }
 
-void QueueManager::hold(SpoolState from, MessageMeta& meta, const std::string& reason) {
+void QueueManager::hold(Pass& p, SpoolState from, MessageMeta& meta, const std::string& reason) {
   meta.hold_reason = reason;
-  meta.finished = now_;
+  meta.finished = p.now;
   log("hold " + meta.queue_id + ": " + reason);
-  write_audit(from, meta, {AuditLog::event(meta.queue_id, now_, "hold", reason)});
+  write_audit(from, meta, {AuditLog::event(meta.queue_id, p.now, "hold", reason)});
   parts_.spool.move(meta.queue_id, from, SpoolState::Hold);
 }
 
-void QueueManager::sanitize_failed(MessageMeta& meta, const std::string& error) {
+void QueueManager::sanitize_failed(Pass& p, MessageMeta& meta, const std::string& error) {
   meta.attempts += 1;
   meta.last_error = "sanitizer: " + error;
-  if (now_ - meta.received >= options_.give_up_after) {
-    hold(SpoolState::Incoming, meta,
+  if (p.now - meta.received >= options_.give_up_after) {
+    hold(p, SpoolState::Incoming, meta,
          "could not be sanitized for " +
              std::to_string(std::chrono::duration_cast<std::chrono::hours>(options_.give_up_after).count()) +
              " hours: " + error);
     return;
   }
-  meta.next_attempt = now_ + backoff(meta.attempts);
-  earliest_ = std::min(earliest_, meta.next_attempt);
+  meta.next_attempt = p.now + backoff(meta.attempts);
+  p.earliest = std::min(p.earliest, meta.next_attempt);
   log("sanitize " + meta.queue_id + " deferred: " + error);
-  write_audit(SpoolState::Incoming, meta, {AuditLog::event(meta.queue_id, now_, "sanitize_deferred", error)});
+  write_audit(SpoolState::Incoming, meta, {AuditLog::event(meta.queue_id, p.now, "sanitize_deferred", error)});
 }
 
-void QueueManager::process_incoming(const std::string& id) {
+void QueueManager::process_incoming(Pass& p, const std::string& id) {
   auto meta = parts_.spool.load_meta(SpoolState::Incoming, id);
   flush_pending_audit(SpoolState::Incoming, meta);
-  if (!due(meta)) return;
+  if (!due(p, meta)) return;
   const std::string original = parts_.spool.load_original(SpoolState::Incoming, id);
 
   SanitizedMail result;
@@ -201,14 +348,14 @@ void QueueManager::process_incoming(const std::string& id) {
     if (result.verdict != SanitizedMail::Verdict::Blocked && result.message.empty())
       throw std::runtime_error("the sanitizer returned an empty message");
   } catch (const std::exception& e) {
-    sanitize_failed(meta, e.what());
+    sanitize_failed(p, meta, e.what());
     return;
   } catch (...) {
-    sanitize_failed(meta, "unknown error");
+    sanitize_failed(p, meta, "unknown error");
     return;
   }
   step("sanitize.done");
-  now_ = options_.clock();
+  p.now = options_.clock();
 
   const bool blocked = result.verdict == SanitizedMail::Verdict::Blocked;
   std::string output;
@@ -219,7 +366,9 @@ void QueueManager::process_incoming(const std::string& id) {
     output = parts_.make_blocked_notice(meta.envelope, result, id);
     meta.kind = "notice";
   }
-  if (!output.empty()) parts_.spool.save_output(SpoolState::Incoming, id, output);
+  // Its directory entry becomes durable with the metadata (write_audit's
+  // save_meta), before the message leaves incoming/.
+  if (!output.empty()) parts_.spool.save_output(SpoolState::Incoming, id, output, false);
   step("sanitize.output_written");
 
   meta.verdict = std::string(to_string(result.verdict));
@@ -230,11 +379,11 @@ void QueueManager::process_incoming(const std::string& id) {
   meta.reason = result.reason;
   meta.attempts = 0;
   meta.last_error.clear();
-  meta.next_attempt = now_;
+  meta.next_attempt = p.now;
 
   MessageAudit audit;
   audit.queue_id = id;
-  audit.time = now_;
+  audit.time = p.now;
   audit.envelope = meta.envelope;
   audit.message_id = meta.message_id;
   audit.sha256_original = meta.sha256_original;
@@ -255,43 +404,45 @@ void QueueManager::process_incoming(const std::string& id) {
   std::vector<nlohmann::json> records{AuditLog::record(audit)};
   if (blocked && output.empty()) {
     for (auto& r : meta.recipients) r.status = recipient_status::blocked;
-    meta.finished = now_;
+    meta.finished = p.now;
   }
   if (blocked && !output.empty())
-    records.push_back(AuditLog::event(id, now_, "blocked_notice", "a notice replaces the blocked mail"));
+    records.push_back(AuditLog::event(id, p.now, "blocked_notice", "a notice replaces the blocked mail"));
   write_audit(SpoolState::Incoming, meta, std::move(records));
   step("sanitize.audited");
 
   parts_.spool.move(id, SpoolState::Incoming, output.empty() ? SpoolState::Done : SpoolState::Sanitized);
+  p.sanitized = !output.empty();
   step("sanitize.moved");
 }
 
-void QueueManager::process_sanitized(const std::string& id) {
+void QueueManager::process_sanitized(Pass& p, const std::string& id) {
   auto meta = parts_.spool.load_meta(SpoolState::Sanitized, id);
   flush_pending_audit(SpoolState::Sanitized, meta);
-  if (!due(meta)) return;
+  if (!due(p, meta)) return;
 
   const bool is_bounce = meta.kind == "bounce";
   std::vector<std::string> pending;
   for (const auto& r : meta.recipients)
     if (r.status == recipient_status::pending) pending.push_back(r.recipient);
 
+  bool finished_now = false;  // the metadata saved last is final
   if (!pending.empty()) {
     Delivery* delivery = is_bounce ? parts_.bounce_delivery : &parts_.delivery;
     if (!delivery) {
-      hold(SpoolState::Sanitized, meta, "a DSN is queued but no bounce delivery is configured");
+      hold(p, SpoolState::Sanitized, meta, "a DSN is queued but no bounce delivery is configured");
       return;
     }
     const std::string output = parts_.spool.load_output(SpoolState::Sanitized, id);
     auto results = delivery->deliver(meta.envelope, pending, output);
     step("deliver.delivered");
-    now_ = options_.clock();
+    p.now = options_.clock();
     if (results.size() != pending.size())
       log("delivery " + id + ": " + delivery->describe() + " returned " + std::to_string(results.size()) +
           " results for " + std::to_string(pending.size()) + " recipients");
 
     std::vector<nlohmann::json> records;
-    const bool give_up = now_ - meta.received >= options_.give_up_after;
+    const bool give_up = p.now - meta.received >= options_.give_up_after;
     bool still_pending = false;
     for (size_t i = 0; i < pending.size(); ++i) {
       // The Delivery contract: one result per recipient, in order.
@@ -322,7 +473,7 @@ void QueueManager::process_sanitized(const std::string& id) {
       it->last_reply = reply;
       DeliveryAudit a;
       a.queue_id = id;
-      a.time = now_;
+      a.time = p.now;
       a.kind = meta.kind;
       a.next_hop = delivery->describe();
       a.mail_from = meta.envelope.mail_from;
@@ -333,9 +484,15 @@ void QueueManager::process_sanitized(const std::string& id) {
     }
     meta.attempts += 1;
     if (still_pending) {
-      meta.next_attempt = now_ + backoff(meta.attempts);
-      earliest_ = std::min(earliest_, meta.next_attempt);
+      meta.next_attempt = p.now + backoff(meta.attempts);
+      p.earliest = std::min(p.earliest, meta.next_attempt);
     }
+    // Nothing left to do after this (the usual case: every recipient
+    // delivered): the metadata saved with the records is the final one.
+    finished_now = std::all_of(meta.recipients.begin(), meta.recipients.end(), [](const RecipientState& r) {
+      return r.status != recipient_status::pending && r.status != recipient_status::failed;
+    });
+    if (finished_now) meta.finished = p.now;
     write_audit(SpoolState::Sanitized, meta, std::move(records));
     step("deliver.recorded");
   }
@@ -360,24 +517,26 @@ void QueueManager::process_sanitized(const std::string& id) {
       Envelope bounce_env;
       bounce_env.mail_from = "";
       bounce_env.recipients = {meta.envelope.mail_from};
-      bounce_env.received = now_;
+      bounce_env.received = p.now;
       const std::string bounce_id = parts_.spool.accept_generated(bounce_env, dsn, "bounce");
       step("bounce.queued");
       for (auto& r : meta.recipients)
         if (r.status == recipient_status::failed) r.status = recipient_status::bounced;
       meta.bounce_ids.push_back(bounce_id);
       write_audit(SpoolState::Sanitized, meta,
-                  {AuditLog::event(id, now_, "bounce_queued",
+                  {AuditLog::event(id, p.now, "bounce_queued",
                                    "DSN " + bounce_id + " to <" + meta.envelope.mail_from + "> from <>")});
       notify();
     } else if (!any_pending) {
-      hold(SpoolState::Sanitized, meta, no_dsn);
+      hold(p, SpoolState::Sanitized, meta, no_dsn);
       return;
     }
   }
   if (!any_pending) {
-    meta.finished = now_;
-    parts_.spool.save_meta(SpoolState::Sanitized, meta);
+    if (!finished_now || !failed.empty()) {
+      meta.finished = p.now;
+      parts_.spool.save_meta(SpoolState::Sanitized, meta);
+    }
     parts_.spool.move(id, SpoolState::Sanitized, SpoolState::Done);
     step("deliver.done");
   }

@@ -1,5 +1,15 @@
-// The queue manager of the MTA hop: one thread that moves every message
-// from incoming/ through the sanitizer to the next hop, and never loses one.
+// The queue manager of the MTA hop: moves every message from incoming/
+// through the sanitizer to the next hop, and never loses one.
+//
+// Threads (start()): one scheduler lists the spool and hands out due work;
+// `sanitize_threads` threads sanitize (each one message at a time, so that
+// several messages are in the sanitizer at once; serve runs two per worker,
+// so a worker has its next mail while a thread writes the last one's
+// results to disk); one delivery thread delivers sanitized messages and DSNs while the
+// others sanitize (Delivery objects are used by one thread at a time, so a
+// RelayClient can keep its connection to the next hop between messages).
+// A message is in the hands of at most one thread at a time. run_once()
+// does the same work in the calling thread, one message after the other.
 //
 // Promises:
 // - Fail closed: a message is delivered only as the sanitizer's output. If
@@ -25,8 +35,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -72,6 +85,10 @@ struct QueueOptions {
   std::chrono::seconds quarantine_expiry_interval{std::chrono::hours(1)};
   std::chrono::seconds done_keep{std::chrono::hours(24 * 7)};  // done/ records older than this are removed
   std::chrono::milliseconds poll_interval{std::chrono::seconds(30)};  // longest sleep without notify()
+  // Threads that sanitize at once after start() (serve: 2 × workers.count).
+  int sanitize_threads = 1;
+  // How often an idle delivery thread calls Delivery::close_idle().
+  std::chrono::milliseconds idle_check_interval{std::chrono::seconds(1)};
   // Operator log lines (default: stderr).
   std::function<void(const std::string&)> log;
   // Tests only: called at each named step so that a test can crash there.
@@ -97,9 +114,11 @@ class QueueManager {
   QueueManager(const QueueManager&) = delete;
   QueueManager& operator=(const QueueManager&) = delete;
 
-  // Starts the thread: recover(), then run_once() whenever notified or due.
+  // Starts the threads: recover(), then the scheduler hands every due
+  // message to a sanitizing or the delivery thread whenever notified or due.
   void start();
-  // Finishes the current step and returns; everything else stays on disk.
+  // Each thread finishes the message in its hands and returns; everything
+  // else stays on disk.
   void stop();
   // A message was accepted: look now.
   void notify();
@@ -109,37 +128,61 @@ class QueueManager {
   // At start: expires the quarantine and old done records. Messages a crash
   // left in incoming/ or sanitized/ are taken up by the next run_once().
   void recover();
-  // One pass over all due work, in this thread (the thread's body; tests
-  // call it directly). Returns when the next message becomes due.
+  // One pass over all due work, in this thread, one message after the
+  // other (tests call it directly; do not mix with start()). Returns when
+  // the next message becomes due.
   std::chrono::system_clock::time_point run_once();
 
  private:
-  void process_incoming(const std::string& id);
-  void process_sanitized(const std::string& id);
-  void sanitize_failed(MessageMeta& meta, const std::string& error);
-  void hold(SpoolState from, MessageMeta& meta, const std::string& reason);
+  using Clock = std::chrono::system_clock;
+  // The work on one message: its clock, and when it is due next if it
+  // stays where it is (max: it moved on).
+  struct Pass {
+    Clock::time_point now{};
+    Clock::time_point earliest = Clock::time_point::max();
+    bool flushing = false;
+    bool sanitized = false;  // it moved to sanitized/: ready to deliver
+  };
+  struct Task {
+    std::string id;
+    bool flushing = false;
+  };
+  // What a finished task tells the scheduler.
+  enum class Outcome { Done, AuditFailed };
+
+  void process_incoming(Pass& p, const std::string& id);
+  void process_sanitized(Pass& p, const std::string& id);
+  Outcome run_task(SpoolState state, const Task& task, Pass& p);
+  void sanitize_failed(Pass& p, MessageMeta& meta, const std::string& error);
+  void hold(Pass& p, SpoolState from, MessageMeta& meta, const std::string& reason);
   void write_audit(SpoolState state, MessageMeta& meta, std::vector<nlohmann::json> records);
   void flush_pending_audit(SpoolState state, MessageMeta& meta);
   std::chrono::seconds backoff(int attempts) const;
-  bool due(const MessageMeta& meta);
+  bool due(Pass& p, const MessageMeta& meta);
   void step(std::string_view name);
   void log(const std::string& line);
   void expire_if_due();
-  void thread_main();
+  void scheduler_main();
+  void worker_main(SpoolState state);
+  Clock::time_point schedule();
 
   QueueParts parts_;
   QueueOptions options_;
-  std::chrono::system_clock::time_point now_{};
-  std::chrono::system_clock::time_point earliest_{};
-  std::chrono::system_clock::time_point next_expiry_{};
-  bool flushing_ = false;
+  Clock::time_point next_expiry_{};
 
-  std::mutex mutex_;
-  std::condition_variable wake_;
+  std::mutex mutex_;  // everything below
+  std::condition_variable wake_;        // the scheduler
+  std::condition_variable work_ready_;  // sanitizing and delivery threads
   bool notified_ = false;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> flush_requested_{false};
-  std::thread thread_;
+  std::deque<Task> to_sanitize_;
+  std::deque<Task> to_deliver_;
+  std::set<std::string> in_hand_;                   // queued or being worked on
+  std::map<std::string, Clock::time_point> retry_at_;  // not due before
+  std::set<std::string> reflush_;                   // flush() came while in hand: flush when back
+  Clock::time_point paused_until_{};                // the audit log refused a record
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace mukaika

@@ -705,6 +705,120 @@ TEST(QueueManager, ThreadDeliversOnNotifyAndStops) {
   EXPECT_EQ(rig.spool->list(SpoolState::Done).size(), 3u);
 }
 
+// Several messages in flight: sanitizing threads work at once, and the
+// delivery thread delivers while they do.
+TEST(QueueManager, ThreadsSanitizeSeveralAtOnceAndDeliverMeanwhile) {
+  Rig rig;
+  rig.options.clock = [] { return Clock::now(); };
+  rig.options.sanitize_threads = 3;
+  std::atomic<int> active{0}, most{0};
+  auto slow_sanitize = [&](const std::string& id, const std::string& original) {
+    const int now_active = ++active;
+    for (int seen = most.load(); now_active > seen && !most.compare_exchange_weak(seen, now_active);) {}
+    std::this_thread::sleep_for(150ms);
+    --active;
+    return fake_sanitize(id, original);
+  };
+  struct WatchingDelivery : FakeDelivery {
+    std::atomic<int>* active = nullptr;
+    int while_sanitizing = 0;
+    std::atomic<int> delivered{0};
+    std::vector<RecipientResult> deliver(const Envelope& e, const std::vector<std::string>& r,
+                                         const std::string& m) override {
+      if (*active > 0) ++while_sanitizing;
+      auto out = FakeDelivery::deliver(e, r, m);
+      ++delivered;
+      return out;
+    }
+  } lgwan;
+  lgwan.active = &active;
+  QueueManager m(QueueParts{*rig.spool, rig.quarantine, rig.audit, lgwan, &rig.internet, slow_sanitize, fake_bounce,
+                            fake_notice},
+                 rig.options);
+  constexpr int kMails = 9;
+  std::set<std::string> ids;
+  for (int i = 0; i < kMails; ++i) ids.insert(rig.spool->accept(make_envelope(), make_mail(std::to_string(i))));
+  const auto t0 = std::chrono::steady_clock::now();
+  m.start();
+  m.notify();
+  for (int i = 0; i < 400 && lgwan.delivered < kMails; ++i) std::this_thread::sleep_for(25ms);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  m.stop();
+
+  ASSERT_EQ(lgwan.delivered.load(), kMails);
+  EXPECT_EQ(most.load(), 3) << "messages were not sanitized at once";
+  EXPECT_GT(lgwan.while_sanitizing, 0) << "delivery waited for the sanitizing to end";
+  EXPECT_LT(took, 9 * 150ms) << "no faster than one at a time";
+  // Each exactly once, as the sanitizer's output, audited, in done/.
+  std::set<std::string> delivered;
+  for (const auto& c : lgwan.calls) {
+    EXPECT_NE(c.message.find("X-Mukaika: sanitized"), std::string::npos);
+    EXPECT_TRUE(delivered.insert(queue_id_of(c.message)).second) << "delivered twice: " << queue_id_of(c.message);
+  }
+  EXPECT_EQ(delivered, ids);
+  EXPECT_EQ(rig.spool->list(SpoolState::Done).size(), std::size_t(kMails));
+  EXPECT_TRUE(rig.spool->list(SpoolState::Incoming).empty());
+  EXPECT_TRUE(rig.spool->list(SpoolState::Sanitized).empty());
+  EXPECT_EQ(rig.audit_of("message").size(), std::size_t(kMails));
+  EXPECT_EQ(rig.audit_of("delivery").size(), std::size_t(kMails));
+  for (const auto& id : ids) {
+    auto meta = rig.spool->load_meta(SpoolState::Done, id);
+    EXPECT_TRUE(meta.audit_pending.empty());
+    EXPECT_EQ(meta.recipients.at(0).status, recipient_status::delivered);
+    EXPECT_NE(meta.finished, Clock::time_point{});
+  }
+}
+
+// A deferred message is not tried again before its time, however often the
+// threads are woken.
+TEST(QueueManager, ThreadsLeaveADeferredMessageAloneUntilItIsDue) {
+  Rig rig;
+  rig.options.clock = [] { return Clock::now(); };
+  rig.options.sanitize_threads = 2;
+  rig.options.retry_min = 60s;
+  std::atomic<int> tries{0};
+  struct RefusingDelivery : FakeDelivery {
+    std::atomic<int>* tries = nullptr;
+    std::vector<RecipientResult> deliver(const Envelope& e, const std::vector<std::string>& r,
+                                         const std::string& m) override {
+      ++*tries;
+      reply = [](const std::string&) { return SmtpReply{451, "4.3.0", "try later"}; };
+      return FakeDelivery::deliver(e, r, m);
+    }
+  } lgwan;
+  lgwan.tries = &tries;
+  QueueManager m(QueueParts{*rig.spool, rig.quarantine, rig.audit, lgwan, &rig.internet, fake_sanitize, fake_bounce,
+                            fake_notice},
+                 rig.options);
+  const auto deferred = rig.spool->accept(make_envelope(), make_mail("deferred"));
+  m.start();
+  m.notify();
+  for (int i = 0; i < 200 && tries < 1; ++i) std::this_thread::sleep_for(25ms);
+  // More mail keeps the threads busy and the scheduler looking.
+  for (int i = 0; i < 5; ++i) {
+    rig.spool->accept(make_envelope(), make_mail("more" + std::to_string(i)));
+    m.notify();
+    std::this_thread::sleep_for(50ms);
+  }
+  std::this_thread::sleep_for(300ms);
+  m.stop();
+  // The deferred one once; the five others once each (they are deferred too).
+  EXPECT_EQ(tries.load(), 6);
+  auto meta = rig.spool->load_meta(SpoolState::Sanitized, deferred);
+  EXPECT_EQ(meta.attempts, 1);
+  EXPECT_EQ(meta.recipients.at(0).status, recipient_status::pending);
+
+  // flush() makes it due now.
+  QueueManager again(QueueParts{*rig.spool, rig.quarantine, rig.audit, lgwan, &rig.internet, fake_sanitize,
+                                fake_bounce, fake_notice},
+                     rig.options);
+  again.start();
+  again.flush();
+  for (int i = 0; i < 200 && tries < 12; ++i) std::this_thread::sleep_for(25ms);
+  again.stop();
+  EXPECT_EQ(tries.load(), 12);
+}
+
 TEST(QueueManager, ExpiresTheQuarantineAtStart) {
   Rig rig;
   auto env = make_envelope();

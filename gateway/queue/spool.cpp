@@ -257,8 +257,10 @@ std::string Spool::store(const Envelope& envelope, std::string_view message, boo
       fsync_dir(work);
       const auto target = message_dir(generated ? SpoolState::Sanitized : SpoolState::Incoming, id);
       rename_no_replace(work, target);
+      // The new name durable is what the 250 needs. tmp/ is not synced: one
+      // rename cannot leave the directory in both places, and whatever a
+      // crash leaves under tmp/ is removed at start.
       fsync_dir(target.parent_path());
-      fsync_dir(dir_ / "tmp");
     } catch (...) {
       std::error_code ec;
       fs::remove_all(work, ec);  // nothing half-written stays, not even under tmp/
@@ -305,20 +307,25 @@ std::string Spool::load_output(SpoolState state, const std::string& queue_id) co
   return as_spool_error([&] { return read_file(message_dir(state, queue_id) / kOutput); });
 }
 
-void Spool::save_output(SpoolState state, const std::string& queue_id, std::string_view output) {
-  as_spool_error([&] { replace_file_durable(message_dir(state, queue_id), kOutput, output); });
+void Spool::save_output(SpoolState state, const std::string& queue_id, std::string_view output, bool sync_dir) {
+  as_spool_error([&] { replace_file_durable(message_dir(state, queue_id), kOutput, output, sync_dir); });
 }
 
 void Spool::move(const std::string& queue_id, SpoolState from, SpoolState to) {
   as_spool_error([&] {
     const auto target = message_dir(to, queue_id);
     rename_no_replace(message_dir(from, queue_id), target);
-    fsync_dir(state_dir(to));
-    fsync_dir(state_dir(from));
+    // Into done/ is not synced: the caller saved the final metadata first,
+    // so a move that a crash undoes is only finished again (nothing is
+    // delivered twice for it).
+    if (to != SpoolState::Done) {
+      fsync_dir(state_dir(to));
+      fsync_dir(state_dir(from));
+    }
     if (to == SpoolState::Done) {
+      // Not synced: the constructor removes message files a crash left in done/.
       remove_file(target / kOriginal);
       remove_file(target / kOutput);
-      fsync_dir(target);
     }
   });
 }

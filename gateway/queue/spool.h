@@ -119,10 +119,14 @@ class Spool {
   void save_meta(SpoolState state, const MessageMeta& meta);                   // durable; throws SpoolError
   std::string load_original(SpoolState state, const std::string& queue_id) const;
   std::string load_output(SpoolState state, const std::string& queue_id) const;
-  void save_output(SpoolState state, const std::string& queue_id, std::string_view output);  // durable
+  // Durable; with sync_dir false, once the next save_meta() in the same
+  // state returns (it fsyncs the message directory; one fsync for both).
+  void save_output(SpoolState state, const std::string& queue_id, std::string_view output, bool sync_dir = true);
 
   // Moves a message to another state by one rename, durably. Moving to Done
-  // then removes the message files (a crash in between is finished at start).
+  // is not synced (save the final metadata first: a move a crash undoes is
+  // then only repeated) and removes the message files (what a crash leaves
+  // of them is removed at start).
   void move(const std::string& queue_id, SpoolState from, SpoolState to);
 
   // Removes done records that finished before `before`; returns how many.

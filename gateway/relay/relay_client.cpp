@@ -425,6 +425,12 @@ UniqueFd connect_to(const std::string& host, const std::string& port, std::chron
   return {};
 }
 
+// Ends a session politely; its outcome does not change any result.
+void quit_session(Session& s, std::chrono::milliseconds timeout) {
+  if (s.failure) return;
+  if (s.send("QUIT\r\n", timeout, "QUIT")) s.read_reply(timeout, "QUIT");
+}
+
 PeerCapabilities parse_ehlo(const std::string& raw_lines) {
   PeerCapabilities caps;
   caps.esmtp = true;
@@ -524,7 +530,18 @@ struct RelayClient::TlsContext {
   std::unique_ptr<SSL_CTX, SslCtxDeleter> ctx;
 };
 
-RelayClient::~RelayClient() = default;
+// A session kept after a completed transaction, for the next message.
+struct RelayClient::Connection {
+  explicit Connection(Session&& s) : session(std::move(s)) {}
+  Session session;
+  PeerCapabilities caps;
+  Clock::time_point last_used{};
+  int messages = 0;  // transactions completed on it
+};
+
+RelayClient::~RelayClient() {
+  if (cached_) quit_session(cached_->session, options_.quit_timeout);
+}
 
 RelayClient::RelayClient(RelayOptions options) : options_(std::move(options)) {
   const std::string& hop = options_.next_hop;
@@ -610,18 +627,21 @@ std::vector<RecipientResult> RelayClient::deliver(const Envelope& envelope,
   }
   if (todo.empty()) return finish(std::nullopt);
 
-  std::string error;
-  UniqueFd fd = connect_to(host_, port_, options_.connect_timeout, error);
-  if (!fd) return finish(no_reply("connect to " + peer + ": " + error));
-  int one = 1;
-  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-
-  Session s(std::move(fd), peer, options_.max_reply_bytes);
+  // The connection of the previous message, when it is still good (RSET
+  // answered), or a new one.
+  std::unique_ptr<Connection> conn = take_cached();
+  const bool reused = static_cast<bool>(conn);
+  if (!conn) {
+    std::string error;
+    UniqueFd fd = connect_to(host_, port_, options_.connect_timeout, error);
+    if (!fd) return finish(no_reply("connect to " + peer + ": " + error));
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn = std::make_unique<Connection>(Session(std::move(fd), peer, options_.max_reply_bytes));
+  }
+  Session& s = conn->session;
   // Ends the session politely; its outcome does not change any result.
-  auto quit = [&] {
-    if (s.failure) return;
-    if (s.send("QUIT\r\n", options_.quit_timeout, "QUIT")) s.read_reply(options_.quit_timeout, "QUIT");
-  };
+  auto quit = [&] { quit_session(s, options_.quit_timeout); };
   // A reply from the peer that is not what we wanted, for every pending
   // recipient: 5xx stays permanent; anything else (4xx, or a 2xx/3xx where
   // it makes no sense) is temporary, so nothing is lost.
@@ -635,86 +655,89 @@ std::vector<RecipientResult> RelayClient::deliver(const Envelope& envelope,
     return r;
   };
 
-  auto greeting = s.read_reply(options_.greeting_timeout, "greeting");
-  if (!greeting) return finish(s.failure);
-  if (!greeting->ok()) {
-    // A refusal to talk is about the peer's state, not this message: even
-    // a 5xx greeting defers.
-    SmtpReply r = *greeting;
-    if (!(r.code >= 400 && r.code < 500)) {
-      r.text = "next hop " + peer + " refused to talk: " + std::to_string(r.code) + " " + r.text;
+  PeerCapabilities caps = conn->caps;
+  if (!reused) {
+    auto greeting = s.read_reply(options_.greeting_timeout, "greeting");
+    if (!greeting) return finish(s.failure);
+    if (!greeting->ok()) {
+      // A refusal to talk is about the peer's state, not this message: even
+      // a 5xx greeting defers.
+      SmtpReply r = *greeting;
+      if (!(r.code >= 400 && r.code < 500)) {
+        r.text = "next hop " + peer + " refused to talk: " + std::to_string(r.code) + " " + r.text;
+        r.code = 0;
+        r.enhanced.clear();
+      }
+      quit();
+      return finish(r);
+    }
+
+    std::optional<SmtpReply> refused;
+    // EHLO, falling back to HELO on 5xx. False: `refused` (or s.failure) says why.
+    auto hello = [&](bool allow_helo) {
+      s.send("EHLO " + options_.helo_name + "\r\n", options_.helo_timeout, "EHLO");
+      std::string ehlo_raw;
+      auto ehlo = s.read_reply(options_.helo_timeout, "EHLO", &ehlo_raw);
+      if (!ehlo) return false;
+      if (ehlo->ok()) {
+        caps = parse_ehlo(ehlo_raw);
+        return true;
+      }
+      if (ehlo->permanent() && allow_helo) {
+        caps = PeerCapabilities{};
+        s.send("HELO " + options_.helo_name + "\r\n", options_.helo_timeout, "HELO");
+        auto helo = s.read_reply(options_.helo_timeout, "HELO");
+        if (!helo) return false;
+        if (helo->ok()) return true;
+        ehlo = helo;
+      }
+      // Our greeting refused is about the peer's setup, not this message: defer.
+      SmtpReply r = *ehlo;
+      r.text = "next hop " + peer + " refused EHLO/HELO: " + std::to_string(r.code) + " " + r.text;
       r.code = 0;
       r.enhanced.clear();
-    }
-    quit();
-    return finish(r);
-  }
-
-  PeerCapabilities caps;
-  std::optional<SmtpReply> refused;
-  // EHLO, falling back to HELO on 5xx. False: `refused` (or s.failure) says why.
-  auto hello = [&](bool allow_helo) {
-    s.send("EHLO " + options_.helo_name + "\r\n", options_.helo_timeout, "EHLO");
-    std::string ehlo_raw;
-    auto ehlo = s.read_reply(options_.helo_timeout, "EHLO", &ehlo_raw);
-    if (!ehlo) return false;
-    if (ehlo->ok()) {
-      caps = parse_ehlo(ehlo_raw);
-      return true;
-    }
-    if (ehlo->permanent() && allow_helo) {
-      caps = PeerCapabilities{};
-      s.send("HELO " + options_.helo_name + "\r\n", options_.helo_timeout, "HELO");
-      auto helo = s.read_reply(options_.helo_timeout, "HELO");
-      if (!helo) return false;
-      if (helo->ok()) return true;
-      ehlo = helo;
-    }
-    // Our greeting refused is about the peer's setup, not this message: defer.
-    SmtpReply r = *ehlo;
-    r.text = "next hop " + peer + " refused EHLO/HELO: " + std::to_string(r.code) + " " + r.text;
-    r.code = 0;
-    r.enhanced.clear();
-    refused = r;
-    return false;
-  };
-  if (!hello(true)) {
-    quit();
-    return finish(refused ? refused : s.failure);
-  }
-
-  if (options_.tls != RelayTls::off) {
-    const bool required = options_.tls != RelayTls::may;
-    bool upgrade = caps.starttls;
-    if (upgrade) {
-      s.send("STARTTLS\r\n", options_.helo_timeout, "STARTTLS");
-      auto st = s.read_reply(options_.helo_timeout, "STARTTLS");
-      if (!st) return finish(s.failure);
-      if (st->code != 220) {
-        upgrade = false;
-        if (required) {
-          quit();
-          return finish(no_reply("next hop " + peer + " refused STARTTLS: " + std::to_string(st->code) + " " +
-                                 st->text));
-        }
-      }
-    } else if (required) {
+      refused = r;
+      return false;
+    };
+    if (!hello(true)) {
       quit();
-      return finish(no_reply("next hop " + peer + " does not offer STARTTLS, which relay.tls requires"));
+      return finish(refused ? refused : s.failure);
     }
-    if (upgrade) {
-      const bool verify = options_.tls == RelayTls::verify;
-      const std::string name = options_.tls_server_name.empty() ? host_ : options_.tls_server_name;
-      if (!s.start_tls(tls_->ctx.get(), name, verify, options_.helo_timeout)) return finish(s.failure);
-      // RFC 3207: forget everything learnt before TLS and ask again.
-      if (!hello(false)) {
+
+    if (options_.tls != RelayTls::off) {
+      const bool required = options_.tls != RelayTls::may;
+      bool upgrade = caps.starttls;
+      if (upgrade) {
+        s.send("STARTTLS\r\n", options_.helo_timeout, "STARTTLS");
+        auto st = s.read_reply(options_.helo_timeout, "STARTTLS");
+        if (!st) return finish(s.failure);
+        if (st->code != 220) {
+          upgrade = false;
+          if (required) {
+            quit();
+            return finish(no_reply("next hop " + peer + " refused STARTTLS: " + std::to_string(st->code) + " " +
+                                   st->text));
+          }
+        }
+      } else if (required) {
         quit();
-        return finish(refused ? refused : s.failure);
+        return finish(no_reply("next hop " + peer + " does not offer STARTTLS, which relay.tls requires"));
       }
-      caps.tls_active = true;
+      if (upgrade) {
+        const bool verify = options_.tls == RelayTls::verify;
+        const std::string name = options_.tls_server_name.empty() ? host_ : options_.tls_server_name;
+        if (!s.start_tls(tls_->ctx.get(), name, verify, options_.helo_timeout)) return finish(s.failure);
+        // RFC 3207: forget everything learnt before TLS and ask again.
+        if (!hello(false)) {
+          quit();
+          return finish(refused ? refused : s.failure);
+        }
+        caps.tls_active = true;
+      }
     }
-  }
-  last_capabilities_ = caps;
+    conn->caps = caps;
+    last_capabilities_ = caps;
+  }  // a new connection
 
   // Refuse what would have to be changed in transit to get through.
   const bool eight = has_8bit(message);
@@ -816,8 +839,46 @@ std::vector<RecipientResult> RelayClient::deliver(const Envelope& envelope,
   if (!done) return finish(s.failure);
   SmtpReply outcome = done->ok() ? *done : as_failure(*done, "end of data");
   for (std::size_t i : accepted) final_reply[i] = outcome;
-  quit();
+  keep(std::move(conn));  // a transaction completed: the session is in step
   return finish(outcome);
+}
+
+std::unique_ptr<RelayClient::Connection> RelayClient::take_cached() {
+  std::unique_ptr<Connection> c = std::move(cached_);
+  if (!c) return nullptr;
+  if (Clock::now() - c->last_used >= options_.reuse_idle_timeout) {
+    quit_session(c->session, options_.quit_timeout);
+    return nullptr;
+  }
+  // RFC 5321 4.1.1.5: a clean slate, and proof that the peer is still there.
+  // A peer that closed the idle connection fails here, not in the
+  // transaction: the message then goes over a new connection.
+  c->session.send("RSET\r\n", options_.rset_timeout, "RSET");
+  auto reply = c->session.read_reply(options_.rset_timeout, "RSET");
+  if (!reply || !reply->ok()) {
+    quit_session(c->session, options_.quit_timeout);
+    return nullptr;
+  }
+  return c;
+}
+
+void RelayClient::keep(std::unique_ptr<Connection> c) {
+  ++c->messages;
+  if (c->session.failure || options_.reuse_idle_timeout <= std::chrono::milliseconds(0) ||
+      c->messages >= options_.reuse_max_messages) {
+    quit_session(c->session, options_.quit_timeout);
+    return;
+  }
+  c->last_used = Clock::now();
+  ++reused_sessions_;
+  cached_ = std::move(c);
+}
+
+void RelayClient::close_idle() {
+  if (cached_ && Clock::now() - cached_->last_used >= options_.reuse_idle_timeout) {
+    quit_session(cached_->session, options_.quit_timeout);
+    cached_.reset();
+  }
 }
 
 }  // namespace mukaika

@@ -17,6 +17,17 @@
 //    peer's SIZE is a permanent failure with a clear text, not a downgrade.
 //  - Sends the body with CRLF line ends and dot-stuffing; uses PIPELINING
 //    (RFC 2920) when offered; falls back from EHLO to HELO on 5xx.
+//  - Reuses the connection for consecutive messages, as Postfix's connection
+//    cache does: after a completed transaction (the reply to the final dot,
+//    whatever its code) the session is kept; the next deliver() sends RSET
+//    and, when that is answered 2xx, goes on without a new greeting. A
+//    stale or refusing session is closed and the message goes over a new
+//    connection, so reuse never turns into a failure. After any error, and
+//    on every other path, the session ends with QUIT as before. Kept
+//    sessions are closed after reuse_idle_timeout (close_idle(), the next
+//    deliver(), or the destructor).
+//  - One thread at a time (the Delivery contract): the kept session is not
+//    shared.
 //
 // The constructor throws RelayConfigError for a next hop that cannot be
 // parsed (a configuration error, not a delivery result).
@@ -33,6 +44,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -62,6 +74,13 @@ struct RelayOptions {
   std::chrono::milliseconds data_block_timeout{std::chrono::seconds(180)};  // per block written
   std::chrono::milliseconds data_done_timeout{std::chrono::seconds(600)};   // reply to the final dot
   std::chrono::milliseconds quit_timeout{std::chrono::seconds(10)};         // QUIT's reply is not awaited longer
+  std::chrono::milliseconds rset_timeout{std::chrono::seconds(20)};        // before reusing a connection
+  // Connection reuse: a connection whose last transaction completed is kept
+  // for the next message (RSET first) until it has been idle this long
+  // (close_idle(), or found so at the next delivery) or has carried
+  // reuse_max_messages. 0 = a new connection for every message.
+  std::chrono::milliseconds reuse_idle_timeout{std::chrono::seconds(2)};
+  int reuse_max_messages = 100;
   std::size_t max_reply_bytes = 64 * 1024;
   bool use_pipelining = true;  // when the peer offers it
   RelayTls tls = RelayTls::off;
@@ -91,11 +110,20 @@ class RelayClient : public Delivery {
   std::vector<RecipientResult> deliver(const Envelope& envelope, const std::vector<std::string>& recipients,
                                        const std::string& message) override;
   std::string describe() const override;  // "smtp <host:port>"
+  void close_idle() override;
 
   // The capabilities seen in the last session that got that far.
   const PeerCapabilities& last_capabilities() const { return last_capabilities_; }
+  // For tests: how many times a session was kept for the next message.
+  std::uint64_t sessions_kept() const { return reused_sessions_; }
 
  private:
+  struct Connection;  // a session kept for reuse
+  std::unique_ptr<Connection> take_cached();
+  void keep(std::unique_ptr<Connection> c);
+
+  std::unique_ptr<Connection> cached_;
+  std::uint64_t reused_sessions_ = 0;
   RelayOptions options_;
   std::string host_;
   std::string port_;

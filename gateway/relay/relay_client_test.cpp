@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <thread>
 
 #include "relay_test_support.h"
@@ -448,6 +449,113 @@ TEST(RelayClient, PeerClosingAfterMailIsTemporary) {
     EXPECT_EQ(r.reply.code, 0);
     EXPECT_NE(r.reply.text.find("connection closed"), std::string::npos) << r.reply.text;
   }
+}
+
+// The client's port of the connection that carried a message (relay_peer.py
+// writes it as "peer_port": N).
+int peer_port_of(const std::string& envelope_json) {
+  const std::string key = "\"peer_port\": ";
+  auto pos = envelope_json.find(key);
+  if (pos == std::string::npos) return -1;
+  return std::atoi(envelope_json.c_str() + pos + key.size());
+}
+
+TEST(RelayClient, ReusesTheConnectionForConsecutiveMessages) {
+  AiosmtpdPeer peer;
+  RelayClient client(fast_options(peer.hop()));
+  auto env = envelope_from("sender@example.com", {"a@lg.example.jp"});
+  ASSERT_EQ(client.deliver(env, env.recipients, kSevenBit).at(0).reply.code, 250);
+  // A refused recipient in the second transaction: RSET before the third
+  // leaves nothing of it behind.
+  auto mixed = envelope_from("sender@example.com", {"b@lg.example.jp", "reject-c@lg.example.jp"});
+  auto results = client.deliver(mixed, mixed.recipients, kSevenBit);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].reply.code, 250);
+  EXPECT_EQ(results[1].reply.code, 550);
+  auto third = envelope_from("other@example.com", {"d@lg.example.jp"});
+  ASSERT_EQ(client.deliver(third, third.recipients, kSevenBit).at(0).reply.code, 250);
+  EXPECT_EQ(client.sessions_kept(), 3u);
+  ASSERT_EQ(peer.stored(), 6u);  // .eml and .json each
+  const int port = peer_port_of(peer.envelope(1));
+  EXPECT_EQ(peer_port_of(peer.envelope(2)), port) << "a new connection for the second message";
+  EXPECT_EQ(peer_port_of(peer.envelope(3)), port) << "a new connection for the third message";
+  EXPECT_NE(peer.envelope(2).find("\"rcpt_tos\": [\"b@lg.example.jp\"]"), std::string::npos) << peer.envelope(2);
+  EXPECT_NE(peer.envelope(3).find("\"mail_from\": \"other@example.com\""), std::string::npos) << peer.envelope(3);
+  EXPECT_NE(peer.envelope(3).find("\"rcpt_tos\": [\"d@lg.example.jp\"]"), std::string::npos) << peer.envelope(3);
+}
+
+TEST(RelayClient, AnIdleConnectionIsClosedAndTheNextMessageOpensANewOne) {
+  AiosmtpdPeer peer;
+  RelayOptions o = fast_options(peer.hop());
+  o.reuse_idle_timeout = 200ms;
+  RelayClient client(o);
+  auto env = envelope_from("sender@example.com", {"a@lg.example.jp"});
+  ASSERT_EQ(client.deliver(env, env.recipients, kSevenBit).at(0).reply.code, 250);
+  std::this_thread::sleep_for(300ms);
+  client.close_idle();
+  ASSERT_EQ(client.deliver(env, env.recipients, kSevenBit).at(0).reply.code, 250);
+  EXPECT_NE(peer_port_of(peer.envelope(1)), peer_port_of(peer.envelope(2)));
+
+  // Reuse off: a connection per message.
+  o.reuse_idle_timeout = 0ms;
+  RelayClient single(o);
+  ASSERT_EQ(single.deliver(env, env.recipients, kSevenBit).at(0).reply.code, 250);
+  ASSERT_EQ(single.deliver(env, env.recipients, kSevenBit).at(0).reply.code, 250);
+  EXPECT_NE(peer_port_of(peer.envelope(3)), peer_port_of(peer.envelope(4)));
+  EXPECT_EQ(single.sessions_kept(), 0u);
+}
+
+// A peer that hangs up a kept connection (its idle timeout): the next
+// message notices at RSET and goes over a new connection, not deferred.
+TEST(RelayClient, AKeptConnectionThePeerClosedIsReplacedNotAFailure) {
+  Listener listener;
+  std::atomic<int> connections{0}, delivered{0};
+  std::thread server([&] {
+    for (int n = 0; n < 2; ++n) {
+      UniqueFd c(::accept4(listener.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!c) return;
+      ++connections;
+      auto say = [&](std::string_view r) { ::send(c.get(), r.data(), r.size(), MSG_NOSIGNAL); };
+      auto read_line = [&](std::string& line) {
+        line.clear();
+        char ch;
+        while (::recv(c.get(), &ch, 1, 0) == 1) {
+          if (ch == '\n') return true;
+          line += ch;
+        }
+        return false;
+      };
+      say("220 ready\r\n");
+      std::string line;
+      while (read_line(line)) {
+        if (line.rfind("EHLO", 0) == 0) say("250-hello\r\n250 8BITMIME\r\n");
+        else if (line.rfind("MAIL", 0) == 0 || line.rfind("RCPT", 0) == 0 || line.rfind("RSET", 0) == 0)
+          say("250 ok\r\n");
+        else if (line.rfind("DATA", 0) == 0) {
+          say("354 go\r\n");
+          while (read_line(line) && line != ".\r") {}
+          say("250 queued\r\n");
+          ++delivered;
+          if (n == 0) break;  // hang up after the first message, without a word
+        } else if (line.rfind("QUIT", 0) == 0) {
+          say("221 bye\r\n");
+          break;
+        }
+      }
+    }
+  });
+  {
+    RelayClient client(fast_options(listener.hop()));
+    auto env = envelope_from("sender@example.com", {"a@lg.example.jp"});
+    auto first = client.deliver(env, env.recipients, kSevenBit);
+    EXPECT_EQ(first.at(0).reply.code, 250) << first.at(0).reply.text;
+    std::this_thread::sleep_for(100ms);  // the hang-up arrives
+    auto second = client.deliver(env, env.recipients, kSevenBit);
+    EXPECT_EQ(second.at(0).reply.code, 250) << second.at(0).reply.text;
+  }  // the destructor ends the kept session with QUIT
+  server.join();
+  EXPECT_EQ(connections.load(), 2);
+  EXPECT_EQ(delivered.load(), 2);
 }
 
 // Postfix's smtp-sink: offers PIPELINING, so this also covers the pipelined path.

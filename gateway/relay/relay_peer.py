@@ -67,6 +67,7 @@ class Handler:
             "mail_options": envelope.mail_options,
             "helo": session.host_name,
             "tls": session.ssl is not None,
+            "peer_port": session.peer[1],  # the client's port: one per connection
         }
         with open(base + ".json.tmp", "w", encoding="utf-8") as f:
             json.dump(meta, f, ensure_ascii=False)

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <deque>
 #include <map>
 
 #include "antivirus.h"
@@ -221,6 +222,10 @@ struct WorkerPool::Impl {
   std::string last_start_failure;
   bool warned = false;
   std::map<std::size_t, std::optional<PipelineResult>> finished;  // of the current run(), by index
+  // submit()/wait(): items not yet handed to a worker, and how many are
+  // submitted and not yet returned. Results go to `finished` by tag.
+  std::deque<std::pair<std::uint64_t, Item>> waiting;
+  std::size_t async_in_flight = 0;
 
   Impl(WorkerOptions o, ItemProcessor p) : opt(std::move(o)), processor(std::move(p)) {
     if (opt.count < 1) opt.count = 1;
@@ -628,7 +633,7 @@ struct WorkerPool::Impl {
 
   // Waits for anything (at most until the nearest deadline, or `cap`) and
   // handles it.
-  void poll_once(std::chrono::milliseconds cap) {
+  void poll_once(std::chrono::milliseconds cap, int extra_fd = -1, bool* extra_readable = nullptr) {
     enum What { Socket, Exit, RetiredExit };
     std::vector<pollfd> fds;
     std::vector<std::pair<What, std::size_t>> owner;
@@ -656,8 +661,13 @@ struct WorkerPool::Impl {
       owner.push_back({RetiredExit, i});
       until(retired[i].deadline);
     }
+    if (extra_fd >= 0) fds.push_back({extra_fd, POLLIN, 0});  // last, owned by nobody here
     int n = ::poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
     if (n < 0 && errno != EINTR) throw WorkerError(std::string("poll: ") + std::strerror(errno));
+    if (extra_fd >= 0) {
+      if (extra_readable) *extra_readable = n > 0 && (fds.back().revents & (POLLIN | POLLHUP | POLLERR));
+      fds.pop_back();
+    }
 
     // Sockets first, so that a reply sent just before an exit counts. A
     // slot emptied by an earlier event no longer owns its fds: compare.
@@ -808,6 +818,68 @@ struct WorkerPool::Impl {
     // The next call (the daemon's next item) should not wait for a fork.
     fill(1);
   }
+
+  // --- submit()/wait() ------------------------------------------------------
+
+  void submit(std::uint64_t tag, Item item) {
+    item.name = safe_file_name(item.name, static_cast<std::size_t>(opt.max_name_chars), "input");
+    if (item.path.empty()) item.path = item.name;
+    ++async_in_flight;
+    start_failures = 0;  // each new item may try to start workers again, as run() does
+    if (auto refused = refuse_unread(item)) {
+      finished[tag] = std::move(*refused);
+      return;
+    }
+    waiting.emplace_back(tag, std::move(item));
+  }
+
+  // Hands waiting items to free workers and keeps workers starting for the
+  // rest (one spare when nothing waits).
+  void pump() {
+    while (!waiting.empty()) {
+      if (start_failures >= kMaxStartFailures) {
+        // Fail closed: nothing can be sanitized now; block what waits. The
+        // next item tries to start workers again.
+        for (auto& [tag, item] : waiting) {
+          ++stats.failures;
+          finished[tag] =
+              worker_failure_result(item, sha256_hex(item.bytes), reason_start(last_start_failure), opt.language);
+        }
+        waiting.clear();
+        start_failures = 0;
+        break;
+      }
+      Slot* s = idle_slot();
+      if (!s) break;
+      dispatch(*s, waiting.front().first, std::move(waiting.front().second));
+      waiting.pop_front();
+    }
+    const std::size_t busy = count_in({Slot::State::Busy, Slot::State::Ending});
+    fill(std::min(std::max<std::size_t>(waiting.size(), 1), slots.size() - busy));
+  }
+
+  std::vector<std::pair<std::uint64_t, PipelineResult>> wait(std::chrono::milliseconds cap, int extra_fd,
+                                                              bool& extra_readable) {
+    extra_readable = false;
+    try {
+      pump();
+      // Results at hand go out at once; extra_fd is still looked at.
+      poll_once(finished.empty() ? cap : std::chrono::milliseconds(0), extra_fd, &extra_readable);
+      pump();
+    } catch (...) {
+      for (Slot& s : slots)
+        if (s.state == Slot::State::Busy || s.state == Slot::State::Ending) kill_slot(s);
+      throw;
+    }
+    std::vector<std::pair<std::uint64_t, PipelineResult>> out;
+    for (auto& [tag, result] : finished) {
+      // Every submitted item has a result (failures are blocked results).
+      if (result) out.emplace_back(tag, std::move(*result));
+    }
+    finished.clear();
+    async_in_flight -= std::min(async_in_flight, out.size());
+    return out;
+  }
 };
 
 WorkerPool::WorkerPool(WorkerOptions options, ItemProcessor processor)
@@ -828,6 +900,15 @@ PipelineResult WorkerPool::run_one(Item item) {
   run(1, [&](std::size_t) { return std::move(in); }, [&](std::size_t, std::optional<PipelineResult> r) { out = std::move(r); });
   return std::move(*out);
 }
+
+void WorkerPool::submit(std::uint64_t tag, Item item) { impl_->submit(tag, std::move(item)); }
+
+std::vector<std::pair<std::uint64_t, PipelineResult>> WorkerPool::wait(std::chrono::milliseconds cap, int extra_fd,
+                                                                       bool& extra_readable) {
+  return impl_->wait(cap, extra_fd, extra_readable);
+}
+
+std::size_t WorkerPool::in_flight() const { return impl_->async_in_flight; }
 
 std::vector<pid_t> WorkerPool::idle_worker_pids() const {
   std::vector<pid_t> out;

@@ -7,9 +7,10 @@
 // libclamav engine once; forked workers share them copy-on-write.
 //
 // Promises:
-// - Every item gets a result, in input order. A worker that crashes, is
-//   killed by seccomp, runs out of memory, overruns the time limit, or sends
-//   anything but a well-formed reply yields a Blocked result whose single
+// - Every item gets a result: run() in input order, submit()/wait() as
+//   each finishes. A worker that crashes, is killed by seccomp, runs out of
+//   memory, overruns the time limit, or sends anything but a well-formed
+//   reply yields a Blocked result whose single
 //   action names the reason (worker.crashed, worker.seccomp, worker.memory,
 //   worker.timeout, worker.protocol, worker.start); the worker is replaced
 //   and the next item is served.
@@ -35,6 +36,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config.h"
@@ -117,6 +119,24 @@ class WorkerPool {
   void run(std::size_t count, const Loader& load, const Sink& done);
 
   PipelineResult run_one(Item item);
+
+  // Asynchronous use, for a single-threaded loop that also waits on a file
+  // descriptor of its own (the sanitizer service serves several callers at
+  // once). submit() queues an item under the caller's `tag`; it goes to the
+  // next free worker. wait() hands out queued items, watches the workers
+  // (replies, exits, deadlines: the same promises as run()) and `extra_fd`
+  // (-1: none) for at most `cap`, and returns the items that finished, in
+  // the order they finished; `extra_readable` says whether extra_fd became
+  // readable (or hung up). Every submitted item gets exactly one result.
+  // When no worker can be started, the queued items are blocked
+  // (worker.start) and the next item tries again, as with run().
+  // Exceptions propagate (the workers in flight are killed); do not mix
+  // with run() while items are in flight.
+  void submit(std::uint64_t tag, Item item);
+  std::vector<std::pair<std::uint64_t, PipelineResult>> wait(std::chrono::milliseconds cap, int extra_fd,
+                                                              bool& extra_readable);
+  // Items submitted and not yet returned by wait().
+  std::size_t in_flight() const;
 
   // For tests: pids of the workers waiting for an item.
   std::vector<pid_t> idle_worker_pids() const;

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -578,6 +579,92 @@ TEST(SanitizerService, AServiceThatIsGoneMeansCouldNotDecide) {
   ASSERT_EQ(::kill(service->pid(), SIGKILL), 0);
   EXPECT_THROW(service->sanitize(text_item("hello\n")), WorkerError);
   // And stays so: requests and replies can no longer be paired.
+  EXPECT_THROW(service->sanitize(text_item("hello\n")), WorkerError);
+}
+
+TEST(SanitizerService, ServesConcurrentCallsOnEveryWorkerAndRepliesAsEachFinishes) {
+  FaultFixture f;
+  auto service = start_service(f, f.options(2));
+  // Two slow items from two threads: on two workers at once, the pair
+  // takes about one item's time, not two.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto a = std::async(std::launch::async, [&] { return service->sanitize(text_item("SLEEP 1000 a\n")); });
+  auto b = std::async(std::launch::async, [&] { return service->sanitize(text_item("SLEEP 1000 b\n")); });
+  const auto ra = a.get();
+  const auto rb = b.get();
+  const auto both = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(ra.item.bytes, "SLEEP 1000 a\n");
+  EXPECT_EQ(rb.item.bytes, "SLEEP 1000 b\n");
+  EXPECT_EQ(ra.sha256_in, sha256_hex("SLEEP 1000 a\n"));
+  EXPECT_EQ(rb.sha256_out, sha256_hex("SLEEP 1000 b\n"));
+  EXPECT_LT(both, std::chrono::milliseconds(1800)) << "the two items were sanitized one after the other";
+
+  // A quick item sent after a slow one comes back first: replies go out as
+  // each item finishes, not in request order.
+  std::atomic<bool> slow_done{false};
+  auto slow = std::async(std::launch::async, [&] {
+    auto r = service->sanitize(text_item("SLEEP 1500 slow\n"));
+    slow_done = true;
+    return r;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto quick = service->sanitize(text_item("quick\n"));
+  EXPECT_FALSE(slow_done.load()) << "the quick item waited for the slow one";
+  EXPECT_EQ(quick.item.bytes, "quick\n");
+  EXPECT_EQ(slow.get().item.bytes, "SLEEP 1500 slow\n");
+}
+
+TEST(SanitizerService, ManyCallersEachGetTheirOwnResult) {
+  FaultFixture f;
+  auto service = start_service(f, f.options(2));
+  constexpr int kThreads = 6, kEach = 5;
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0}, blocked{0}, clean{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        // One caller's second item crashes its worker: only that item is blocked.
+        const bool crash = t == 3 && i == 1;
+        const std::string text = (crash ? "CRASH " : "") + std::string("item ") + std::to_string(t) + "." +
+                                 std::to_string(i) + "\n";
+        PipelineResult r = service->sanitize(text_item(text));
+        if (crash) {
+          if (r.verdict == PipelineResult::Verdict::Blocked && !r.actions.empty() &&
+              r.actions.back().code == "worker.crashed")
+            ++blocked;
+          else
+            ++wrong;
+        } else if (r.verdict == PipelineResult::Verdict::Clean && r.item.bytes == text &&
+                   r.sha256_in == sha256_hex(text)) {
+          ++clean;
+        } else {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(blocked.load(), 1);
+  EXPECT_EQ(clean.load(), kThreads * kEach - 1);
+}
+
+TEST(SanitizerService, AServiceThatDiesUnderConcurrentCallsFailsEveryCaller) {
+  FaultFixture f;
+  auto service = start_service(f, f.options(2));
+  std::vector<std::future<bool>> calls;
+  for (int i = 0; i < 4; ++i)
+    calls.push_back(std::async(std::launch::async, [&, i] {
+      try {
+        service->sanitize(text_item("SLEEP 3000 " + std::to_string(i) + "\n"));
+        return false;
+      } catch (const WorkerError&) {
+        return true;  // could not decide: the message stays for later
+      }
+    }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(::kill(service->pid(), SIGKILL), 0);
+  for (auto& c : calls) EXPECT_TRUE(c.get());
   EXPECT_THROW(service->sanitize(text_item("hello\n")), WorkerError);
 }
 
