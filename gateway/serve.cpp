@@ -275,6 +275,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     try {
       http::DropBox::Options o;
       o.keep_days = config.dropbox.keep_days;
+      o.max_file_bytes = config.limits.max_item_bytes;
       o.log = [](const std::string& line) { std::cerr << "mukaika: " << line << "\n"; };
       drop_box = std::make_unique<http::DropBox>(
           config.dropbox.dir, *audit,

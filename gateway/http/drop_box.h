@@ -99,6 +99,9 @@ class DropBox {
     int max_attempts = 3;
     std::chrono::seconds retry_delay{30};
     std::function<void(const std::string&)> log;  // operator log lines
+    // Originals larger than this (limits.max_item_bytes; 0: no limit) are
+    // blocked without being read into memory or sent to the sanitizer.
+    std::uint64_t max_file_bytes = 0;
   };
 
   // Creates the layout if missing and takes the lock. Throws DropBoxError.
