@@ -210,7 +210,7 @@ kill -TERM "$mukaika_pid"; wait "$mukaika_pid" || true; mukaika_pid=""
 printf '\n%s; %s cores; load average %s (at the end); work dir on %s (%s)\n\n' \
   "$("$bin" version 2>/dev/null | head -1)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
   "$(df --output=source "$work" | tail -1)" "$(df --output=fstype "$work" | tail -1)"
-echo "| upload | MB | s until 202 | MB/s | VmRSS before kB | VmHWM at 202 kB | VmHWM when sanitized kB | result |"
+echo "| upload | MB | s until 202 | MB/s | VmRSS before kB | VmHWM at 202 kB | VmHWM when processed kB | result |"
 echo "|---|---:|---:|---:|---:|---:|---:|---|"
 for l in small $(for r in $(seq "$runs"); do echo "big$r"; done); do
   mb=$([ "$l" = small ] && echo "$small_mb" || echo "$size_mb")
