@@ -4,12 +4,17 @@
 #   1. ASan/UBSan build: unit and end-to-end tests
 #   2. clang libFuzzer build: a short fuzzing run of the mail path
 #   3. release build: unit and end-to-end tests (the summary printed last)
-# Tests that need ../shared/corpus skip when it is not there.
+# Tests that need ../shared/corpus skip when it is not there. The browser
+# tests (tests/browser) use Debian's chromium and playwright-core from npm
+# (pinned in tests/browser/package-lock.json; no browser is downloaded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
 bash deploy/install-deps.sh
+
+echo "== browser test dependencies (npm) =="
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund
 
 echo "== ASan/UBSan build =="
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMUKAIKA_SANITIZE=ON > /dev/null

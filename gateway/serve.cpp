@@ -305,6 +305,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     try {
       http::DropBox::Options o;
       o.keep_days = config.dropbox.keep_days;
+      o.max_file_bytes = config.limits.max_item_bytes;
       o.log = [](const std::string& line) { std::cerr << "mukaika: " << line << "\n"; };
       o.thumbnail = [&service](const std::string& pdf) -> std::optional<std::string> {
         Item item;
@@ -317,7 +318,24 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
       };
       drop_box = std::make_unique<http::DropBox>(
           config.dropbox.dir, *audit,
-          [&service](const std::string& id, const std::string& name, std::string bytes) {
+          [&service, &config](const std::string& id, const std::string& name, std::string bytes) {
+            // Larger than one request to the service may be: blocked here. Sent
+            // on, it would overrun the service's frame limit and stop the
+            // service for good, mail included (http.max_upload_bytes may be
+            // larger than limits.max_item_bytes, and is by default).
+            if (bytes.size() > config.limits.max_item_bytes) {
+              http::SanitizedFile f;
+              f.verdict = "blocked";
+              f.reason = "サイズが上限 (" + std::to_string(config.limits.max_item_bytes) + " バイト) を超えたため遮断しました";
+              f.reason_en = "blocked: larger than " + std::to_string(config.limits.max_item_bytes) + " bytes";
+              f.report = {{"input", name},
+                          {"verdict", "blocked"},
+                          {"actions", nlohmann::json::array({{{"action", "block"},
+                                                              {"code", "limits.item_bytes"},
+                                                              {"path", name},
+                                                              {"reason", f.reason}}})}};
+              return f;
+            }
             Item item;
             item.bytes = std::move(bytes);
             item.name = name;

@@ -338,7 +338,20 @@ void DropBox::process(DropItem item) {
   SanitizedFile result;
   std::string error;
   try {
-    result = sanitize_(item.id, item.name, read_file(item_dir(item.id) / kOriginal));
+    if (options_.max_file_bytes != 0 && item.size > options_.max_file_bytes) {
+      const std::string limit = std::to_string(options_.max_file_bytes);
+      result.verdict = "blocked";
+      result.reason = "サイズが上限 (" + limit + " バイト) を超えたため遮断しました";
+      result.reason_en = "blocked: larger than " + limit + " bytes";
+      result.report = {{"input", item.name},
+                       {"verdict", "blocked"},
+                       {"actions", nlohmann::json::array({{{"action", "block"},
+                                                           {"code", "limits.item_bytes"},
+                                                           {"path", item.name},
+                                                           {"reason", result.reason}}})}};
+    } else {
+      result = sanitize_(item.id, item.name, read_file(item_dir(item.id) / kOriginal));
+    }
   } catch (const std::exception& e) {
     error = e.what();
   }

@@ -104,6 +104,9 @@ class DropBox {
     // A PNG of the first page of a sanitized PDF (made in a sandboxed
     // worker); nullopt or an exception: no thumbnail.
     std::function<std::optional<std::string>(const std::string& pdf)> thumbnail;
+    // Originals larger than this (limits.max_item_bytes; 0: no limit) are
+    // blocked without being read into memory or sent to the sanitizer.
+    std::uint64_t max_file_bytes = 0;
   };
 
   // Creates the layout if missing and takes the lock. Throws DropBoxError.

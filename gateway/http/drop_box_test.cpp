@@ -124,6 +124,30 @@ TEST_F(DropBoxTest, BlockedItemHasNoOutput) {
   EXPECT_FALSE(fs::exists(dir_ / "box" / "items" / item.id / "output"));
 }
 
+TEST_F(DropBoxTest, OriginalOverTheLimitIsBlockedUnread) {
+  // Never read into memory nor sent to the sanitizer (its frame limit).
+  std::atomic<int> calls{0};
+  DropBox::Options o;
+  o.max_file_bytes = 10;
+  auto box = open(
+      [&](const std::string& id, const std::string& name, std::string bytes) {
+        ++calls;
+        return upper(id, name, std::move(bytes));
+      },
+      o);
+  DropItem big = put(*box, "eleven byte");
+  DropItem small = put(*box, "ten bytes!", "b.txt");
+  box->process_pending();
+  auto b = box->find(big.id);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->status, ItemStatus::Blocked);
+  EXPECT_EQ(b->reason_en, "blocked: larger than 10 bytes");
+  EXPECT_EQ(b->report["actions"][0]["code"], "limits.item_bytes");
+  EXPECT_FALSE(box->output_path(big.id));
+  EXPECT_EQ(box->find(small.id)->status, ItemStatus::Done);
+  EXPECT_EQ(calls.load(), 1);
+}
+
 TEST_F(DropBoxTest, UndecidedIsRetriedThenFailedNeverPassed) {
   std::atomic<int> calls{0};
   DropBox::Options o;

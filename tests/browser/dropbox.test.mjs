@@ -1,0 +1,438 @@
+#!/usr/bin/env node
+// Browser tests of the drop box pages of `mukaika serve` in Debian's headless
+// Chromium (/usr/bin/chromium), driven by playwright-core (issue 7):
+//
+//   Internet page: a wrong password shows the error; sign in as
+//   demo-uploader, choose two files (a PDF with JavaScript and a PNG), pick
+//   demo-staff, add a note, send; a <progress> per file reaches 100; the
+//   receipt follows both files to 完了 with what was done.
+//   LGWAN page: sign in as demo-staff; both files are in the inbox with
+//   sender, note, verdict and report; the PNG's thumbnail loads; the PDF
+//   downloads (sanitized: %PDF, no /JavaScript); 済にする marks it done.
+//   English: ?lang=en shows the English page and English error.
+//   Every page must load without script errors or CSP violations.
+//
+// Environment: MUKAIKA_BIN (the binary, required), MUKAIKA_SAMPLES
+// (samples/, default <repo>/samples), MUKAIKA_ARTIFACTS (screenshots and the
+// daemon's log, default <repo>/build/browser-artifacts), MUKAIKA_CHROMIUM
+// (default /usr/bin/chromium), MUKAIKA_E2E_KEEP=1 keeps the temp dir.
+// Exit status: 0 passed, 1 failed, 77 skipped (no Chromium or no
+// playwright-core: run `npm ci --prefix tests/browser`).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+import { createRequire } from 'node:module';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.dirname(path.dirname(HERE));
+const SAMPLES = process.env.MUKAIKA_SAMPLES || path.join(REPO, 'samples');
+const BIN = process.env.MUKAIKA_BIN || '';
+const CHROMIUM = process.env.MUKAIKA_CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = path.resolve(process.env.MUKAIKA_ARTIFACTS || path.join(REPO, 'build', 'browser-artifacts'));
+const KEEP = process.env.MUKAIKA_E2E_KEEP === '1';
+const SKIP = 77;
+
+function skip(why) {
+  console.log('SKIP: ' + why);
+  process.exit(SKIP);
+}
+
+if (!BIN || !fs.existsSync(BIN)) {
+  console.error('MUKAIKA_BIN is not set or not a file: ' + JSON.stringify(BIN));
+  process.exit(1);
+}
+if (!fs.existsSync(CHROMIUM)) skip(CHROMIUM + ' is missing (apt-get install chromium; deploy/install-deps.sh does)');
+if (!fs.existsSync(path.join(HERE, 'node_modules', 'playwright-core')))
+  skip('tests/browser/node_modules/playwright-core is missing (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser)');
+const { chromium } = createRequire(path.join(HERE, 'package.json'))('playwright-core');
+
+// ------------------------------------------------------------------ helpers
+
+class Failure extends Error {}
+function check(cond, what) {
+  if (!cond) throw new Failure(what);
+}
+function eq(actual, expected, what) {
+  if (actual !== expected) throw new Failure(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const c = net.connect({ host: '127.0.0.1', port });
+    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('error', () => resolve(false));
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A real, small RGB PNG (a gradient), so the sanitizer re-encodes an image
+// and the inbox has a thumbnail to show.
+function makePng(width, height) {
+  const table = new Int32Array(256).map((_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c;
+  });
+  const crc32 = (buf) => {
+    let c = -1;
+    for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ -1) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;  // bit depth
+  ihdr[9] = 2;  // RGB
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * (width * 3 + 1);
+    for (let x = 0; x < width; x++) {
+      raw[row + 1 + x * 3] = Math.round((255 * x) / width);
+      raw[row + 2 + x * 3] = Math.round((255 * y) / height);
+      raw[row + 3 + x * 3] = 160;
+    }
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+// ------------------------------------------------------------------ daemon
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mukaika-browser-'));
+const inTmp = (...p) => path.join(tmp, ...p);
+let daemon = null;
+let daemonExit = null;
+
+async function startDaemon() {
+  const [smtp, inet, lgwan] = [await freePort(), await freePort(), await freePort()];
+  const toml = (s) => JSON.stringify(s);  // a TOML basic string is close enough for these paths
+  const config = [
+    '[antivirus]', `database = ${toml(path.join(SAMPLES, 'clamav'))}`,
+    '[smtp]', `listen = "127.0.0.1:${smtp}"`,
+    '[relay]', `maildir = ${toml(inTmp('maildir'))}`,
+    '[spool]', `dir = ${toml(inTmp('spool'))}`,
+    '[quarantine]', `dir = ${toml(inTmp('quarantine'))}`,
+    '[audit]', `log = ${toml(inTmp('audit.jsonl'))}`,
+    '[http]', 'max_upload_bytes = 20971520', 'request_timeout_seconds = 10',
+    '[http.internet]', `listen = "127.0.0.1:${inet}"`,
+    '[http.lgwan]', `listen = "127.0.0.1:${lgwan}"`,
+    '[dropbox]', `dir = ${toml(inTmp('dropbox'))}`,
+    '',
+  ].join('\n');
+  fs.writeFileSync(inTmp('mukaika.toml'), config);
+  const log = fs.openSync(inTmp('daemon.log'), 'a');
+  daemon = spawn(BIN, ['serve', '--config', inTmp('mukaika.toml')], { cwd: tmp, stdio: ['ignore', log, log] });
+  daemon.on('exit', (code, signal) => { daemonExit = signal || code; });
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    if (daemonExit !== null) throw new Failure(`mukaika serve exited with ${daemonExit}:\n${daemonLog()}`);
+    if ((await canConnect(inet)) && (await canConnect(lgwan))) break;
+    if (Date.now() > deadline) throw new Failure('mukaika serve did not listen within 60 s');
+    await sleep(200);
+  }
+  return { inet: `http://127.0.0.1:${inet}`, lgwan: `http://127.0.0.1:${lgwan}` };
+}
+
+function daemonLog() {
+  try { return fs.readFileSync(inTmp('daemon.log'), 'utf8'); } catch { return ''; }
+}
+
+async function stopDaemon() {
+  if (!daemon || daemonExit !== null) return;
+  const exited = new Promise((r) => daemon.once('exit', r));
+  daemon.kill('SIGTERM');
+  const t = setTimeout(() => daemon.kill('SIGKILL'), 30000);
+  await exited;
+  clearTimeout(t);
+}
+
+// ------------------------------------------------------------------ pages
+
+const problems = [];  // script errors and CSP violations seen on any page
+let currentPage = null;  // photographed when a step fails
+
+async function newPage(browser, label) {
+  // One context per zone, like two different PCs: both listeners are on
+  // 127.0.0.1 here and cookies do not tell ports apart.
+  const context = await browser.newContext({ acceptDownloads: true, locale: 'ja-JP', viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  currentPage = page;
+  page.setDefaultTimeout(30000);
+  page.on('pageerror', (e) => problems.push(`${label}: script error: ${e.message}`));
+  page.on('console', (m) => {
+    const text = m.text();
+    const where = (m.location() && m.location().url) || '';
+    // Expected: no favicon, and the 401/403/429 of a refused sign-in.
+    if (/^Failed to load resource/.test(text) && /\/(favicon\.ico|signin)$/.test(new URL(where || 'x:/').pathname)) return;
+    if (m.type() === 'error' || /Content Security Policy/i.test(text)) problems.push(`${label}: console ${m.type()}: ${text} (${where})`);
+  });
+  return page;
+}
+
+let shotNo = 0;
+async function shot(page, name) {
+  const file = path.join(ARTIFACTS, `${String(++shotNo).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log('  screenshot ' + path.relative(process.cwd(), file));
+}
+
+async function signIn(page, base, name, password) {
+  await page.goto(base + '/');
+  check(new URL(page.url()).pathname === '/signin', `${base}/ without a session redirects to /signin, not ${page.url()}`);
+  await page.fill('#name', name);
+  await page.fill('#password', password);
+  const [response] = await Promise.all([page.waitForNavigation(), page.click('#signin')]);
+  return response;
+}
+
+const texts = (page, sel) => page.locator(sel).allInnerTexts();
+
+// ------------------------------------------------------------------ steps
+
+async function internetSide(browser, urls, files) {
+  const page = await newPage(browser, 'internet');
+
+  console.log('internet: wrong password shows the error');
+  const bad = await signIn(page, urls.inet, 'demo-uploader', 'not-the-password');
+  eq(bad.status(), 401, 'status of a wrong sign-in');
+  eq(await page.getAttribute('html', 'lang'), 'ja', 'html lang by default');
+  const err = await page.locator('p.error[role="alert"]').innerText();
+  eq(err, 'アカウント名またはパスワードが違います', 'error on the page after a wrong password');
+  await shot(page, 'internet-wrong-password');
+
+  console.log('internet: sign in as demo-uploader');
+  const ok = await signIn(page, urls.inet, 'demo-uploader', 'demo-uploader');
+  eq(ok.status(), 200, 'status of the page after sign-in');
+  eq(new URL(page.url()).pathname, '/', 'page after sign-in');
+  eq(await page.locator('h1').innerText(), 'ファイルを送る', 'heading of the upload page');
+  eq(await page.locator('header .who').innerText(), 'デモ送信者', 'header names who is signed in (display name)');
+  const options = await page.locator('#recipient option').evaluateAll((os) => os.map((o) => o.value));
+  check(options.includes('demo-staff'), `demo-staff is a recipient (options: ${options})`);
+
+  console.log('internet: send nothing: the page says to choose a file');
+  await page.click('#send');
+  await page.locator('#upload-error').waitFor({ state: 'visible' });
+  eq(await page.locator('#upload-error').innerText(), 'ファイルを選んでください', 'error when sending without files');
+
+  console.log('internet: choose two files, pick demo-staff, add a note, send');
+  await page.setInputFiles('#files', [files.pdf, files.png]);
+  eq((await texts(page, '#progress li')).map((s) => s.trim()).join('|'),
+     files.names.join('|'), 'chosen files listed before sending');
+  await page.selectOption('#recipient', 'demo-staff');
+  await page.fill('#note', files.note);
+  await shot(page, 'internet-files-chosen');
+
+  // Hold the navigation to the receipt until the progress bars were seen
+  // (and photographed) at 100: the page leaves 400 ms after the uploads.
+  let release;
+  const held = new Promise((r) => { release = r; });
+  await page.route('**/receipt?**', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.click('#send');
+  await page.waitForFunction(() => {
+    const bars = document.querySelectorAll('#progress li progress');
+    return bars.length === 2 && Array.prototype.every.call(bars, (b) => b.value === 100 && b.max === 100);
+  }, null, { timeout: 60000 });
+  const states = await texts(page, '#progress li .state');
+  eq(states.join('|'), '✓|✓', 'each file is marked as sent');
+  await shot(page, 'internet-progress-100');
+  release();
+  await page.waitForURL(/\/receipt\?ids=[^,]+,[^,]+$/, { timeout: 30000 });
+  await page.unroute('**/receipt?**');
+
+  console.log('internet: the receipt follows both files to 完了');
+  eq(await page.locator('h1').innerText(), '受付票', 'heading of the receipt');
+  const rows = page.locator('#receipt tbody tr');
+  eq(await rows.count(), 2, 'rows on the receipt');
+  await shot(page, 'internet-receipt-queued');
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll('#receipt tbody tr');
+    return rows.length === 2 && Array.prototype.every.call(rows, (tr) =>
+      tr.getAttribute('data-final') === '1' && tr.querySelectorAll('.report li').length > 0);
+  }, null, { timeout: 120000 });
+  const ids = [];
+  for (let i = 0; i < 2; i++) {
+    const row = rows.nth(i);
+    ids.push(await row.getAttribute('data-id'));
+    const cells = await row.locator('td').allInnerTexts();
+    eq(cells[0], files.names[i], `file name on receipt row ${i + 1}`);
+    eq(cells[2], 'demo-staff', `recipient on receipt row ${i + 1}`);
+    eq(await row.locator('.status').innerText(), '完了', `status of ${files.names[i]} on the receipt`);
+    check(await row.locator('.status').evaluate((td) => td.classList.contains('status-done')), 'status cell styled as done');
+  }
+  const pdfReport = (await rows.nth(0).locator('.report li').allInnerTexts()).join('\n');
+  check(pdfReport.length > 0, 'the PDF row says what was done');
+  console.log('  PDF report: ' + pdfReport.replace(/\n/g, ' / '));
+  console.log('  PNG report: ' + (await rows.nth(1).locator('.report li').allInnerTexts()).join(' / '));
+  await shot(page, 'internet-receipt-done');
+  await page.context().close();
+  return ids;
+}
+
+async function lgwanSide(browser, urls, files, ids) {
+  const page = await newPage(browser, 'lgwan');
+
+  console.log('lgwan: an uploader has no inbox here');
+  const refused = await signIn(page, urls.lgwan, 'demo-uploader', 'demo-uploader');
+  eq(refused.status(), 403, 'status when an uploader signs in on the LGWAN side');
+
+  console.log('lgwan: sign in as demo-staff');
+  await signIn(page, urls.lgwan, 'demo-staff', 'demo-staff');
+  eq(new URL(page.url()).pathname, '/', 'page after sign-in');
+  eq(await page.locator('h1').innerText(), '受信箱', 'heading of the inbox');
+
+  const rowOf = (id) => page.locator(`#inbox tbody tr[data-id="${id}"]`);
+  eq(await page.locator('#inbox tbody tr').count(), 2, 'rows in the inbox');
+  const [pdfRow, pngRow] = ids.map(rowOf);
+  for (const [row, what] of [[pdfRow, 'PDF'], [pngRow, 'PNG']]) {
+    const cells = await row.locator('td').allInnerTexts();
+    eq(cells[2], 'demo-uploader', `sender of the ${what}`);
+    eq(cells[3], files.note, `note of the ${what}`);
+    check(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(cells[4]), `received time of the ${what}: ${cells[4]}`);
+    check(['無害化済み', '問題なし'].includes(cells[5]), `verdict of the ${what}: ${cells[5]}`);
+    check(await row.locator('a.download').isVisible(), `download link of the ${what}`);
+  }
+  eq(await pdfRow.locator('.verdict').innerText(), '無害化済み', 'verdict of the PDF with JavaScript');
+  check((await pdfRow.locator('.report li').count()) > 0, 'the PDF row says what was done');
+  check((await pdfRow.locator('td').nth(1).innerText()).includes(files.names[0]) ||
+        (await pdfRow.locator('td').nth(1).innerText()).includes('元のファイル'), 'PDF row names the file');
+  eq(await pdfRow.locator('.thumb img').count(), 0, 'no thumbnail for a PDF (not done yet, docs/dropbox.md)');
+
+  console.log('lgwan: the image thumbnail loads');
+  const img = pngRow.locator('.thumb img');
+  eq(await img.count(), 1, 'a thumbnail for the PNG');
+  await img.scrollIntoViewIfNeeded();
+  await page.waitForFunction((id) => {
+    const i = document.querySelector(`#inbox tr[data-id="${id}"] .thumb img`);
+    return i && i.complete && i.naturalWidth > 0;
+  }, ids[1], { timeout: 30000 });
+  const size = await img.evaluate((i) => [i.naturalWidth, i.naturalHeight]);
+  eq(size.join('x'), `${files.pngSize[0]}x${files.pngSize[1]}`, 'thumbnail size (the re-encoded image)');
+  await shot(page, 'lgwan-inbox');
+
+  console.log('lgwan: download the sanitized PDF');
+  const [download] = await Promise.all([page.waitForEvent('download'), pdfRow.locator('a.download').click()]);
+  const saved = path.join(ARTIFACTS, 'downloaded-' + download.suggestedFilename());
+  await download.saveAs(saved);
+  check(download.suggestedFilename().endsWith('.pdf'), `downloaded file name: ${download.suggestedFilename()}`);
+  const bytes = fs.readFileSync(saved);
+  eq(bytes.subarray(0, 5).toString('latin1'), '%PDF-', 'start of the downloaded file');
+  for (const name of ['/JavaScript', '/OpenAction', '/Launch', '/EmbeddedFile'])
+    check(!bytes.includes(name), `the downloaded PDF has no ${name}`);
+  check(!bytes.equals(fs.readFileSync(files.pdf)), 'the downloaded PDF is not the original');
+  console.log(`  ${download.suggestedFilename()}: ${bytes.length} bytes`);
+
+  console.log('lgwan: 済にする marks the PDF done');
+  const [done] = await Promise.all([page.waitForNavigation(), pdfRow.getByRole('button', { name: '済にする' }).click()]);
+  eq(done.status(), 200, 'status of the inbox after marking done');
+  eq(new URL(page.url()).pathname, '/', 'back on the inbox');
+  check(await pdfRow.evaluate((tr) => tr.classList.contains('picked')), 'the PDF row is shown as picked up');
+  eq(await pdfRow.locator('.done-mark').innerText(), '済', 'the PDF row says 済');
+  eq(await pdfRow.getByRole('button', { name: '済にする' }).count(), 0, 'no 済にする button on a picked-up row');
+  eq(await pngRow.getByRole('button', { name: '済にする' }).count(), 1, 'the PNG is still to be picked up');
+  await shot(page, 'lgwan-marked-done');
+  await page.context().close();
+}
+
+async function english(browser, urls) {
+  const page = await newPage(browser, 'english');
+  console.log('english: ?lang=en shows English, and the English error');
+  await page.goto(urls.inet + '/signin?lang=en');
+  eq(await page.getAttribute('html', 'lang'), 'en', 'html lang with ?lang=en');
+  eq(await page.locator('h1').innerText(), 'Sign in', 'heading in English');
+  eq(await page.locator('#signin').innerText(), 'Sign in', 'button in English');
+  check((await page.locator('main').innerText()).includes('Internet-side file drop'), 'English text on the page');
+  // The choice sticks (a cookie) through the form post.
+  await page.fill('#name', 'demo-uploader');
+  await page.fill('#password', 'wrong');
+  const [bad] = await Promise.all([page.waitForNavigation(), page.click('#signin')]);
+  eq(bad.status(), 401, 'status of a wrong sign-in');
+  eq(await page.locator('p.error').innerText(), 'Wrong account name or password.', 'English error');
+  await shot(page, 'english-wrong-password');
+  await page.fill('#name', 'demo-uploader');
+  await page.fill('#password', 'demo-uploader');
+  await Promise.all([page.waitForNavigation(), page.click('#signin')]);
+  eq(await page.locator('h1').innerText(), 'Send files', 'upload page in English');
+  eq(await page.locator('#send').innerText(), 'Send', 'send button in English');
+  await shot(page, 'english-upload-page');
+  // And back to Japanese.
+  await page.click('header a.lang');
+  eq(await page.locator('h1').innerText(), 'ファイルを送る', 'upload page back in Japanese');
+  await page.context().close();
+}
+
+// ------------------------------------------------------------------ main
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  for (const f of fs.readdirSync(ARTIFACTS)) if (/\.(png|pdf|log)$/.test(f)) fs.rmSync(path.join(ARTIFACTS, f));
+  const png = inTmp('地図.png');
+  const pngSize = [120, 80];
+  fs.writeFileSync(png, makePng(...pngSize));
+  const pdf = inTmp('見積書.pdf');
+  fs.copyFileSync(path.join(SAMPLES, 'files', 'active-content.pdf'), pdf);
+  check(fs.readFileSync(pdf).includes('/JavaScript'), 'the sample PDF has JavaScript to remove');
+  const files = { pdf, png, pngSize, names: ['見積書.pdf', '地図.png'], note: '至急: 見積と地図です' };
+
+  const urls = await startDaemon();
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  console.log(`chromium ${browser.version()}, internet ${urls.inet}, lgwan ${urls.lgwan}`);
+  try {
+    const ids = await internetSide(browser, urls, files);
+    await lgwanSide(browser, urls, files, ids);
+    await english(browser, urls);
+  } catch (e) {
+    if (currentPage && !currentPage.isClosed()) await shot(currentPage, 'failure').catch(() => {});
+    throw e;
+  } finally {
+    await browser.close();
+  }
+  check(problems.length === 0, 'script errors or CSP violations:\n  ' + problems.join('\n  '));
+}
+
+let status = 0;
+try {
+  await main();
+  console.log('PASS: browser tests of the drop box');
+} catch (e) {
+  status = 1;
+  console.error('FAIL: ' + (e instanceof Failure ? e.message : e.stack || e));
+  if (problems.length) console.error('also seen:\n  ' + problems.join('\n  '));
+} finally {
+  await stopDaemon();
+  try { fs.copyFileSync(inTmp('daemon.log'), path.join(ARTIFACTS, 'daemon.log')); } catch { /* no log */ }
+  if (status) console.error('daemon log (also in artifacts):\n' + daemonLog().split('\n').slice(-40).join('\n'));
+  if (KEEP) console.error('kept ' + tmp);
+  else fs.rmSync(tmp, { recursive: true, force: true });
+}
+process.exit(status);
