@@ -23,8 +23,11 @@ constexpr std::uint64_t kFormLimit = 64 * 1024;  // sign-in and small forms
 constexpr std::size_t kNoteLimit = 2000;         // bytes of a note
 constexpr std::size_t kMaxFilesPerUpload = 100;
 
-const char* const kSessionCookie = "mk_session";
-const char* const kPreCookie = "mk_pre";  // sign-in form's CSRF (double submit) before a session exists
+// Per zone: browsers do not separate cookies by port, and on one host (the
+// demo on loopback) one zone's sign-in must not replace the other's.
+const char* session_cookie(Zone z) { return z == Zone::Internet ? "mk_session_inet" : "mk_session_lgwan"; }
+// The sign-in form's CSRF token (double submit) before a session exists.
+const char* pre_cookie(Zone z) { return z == Zone::Internet ? "mk_pre_inet" : "mk_pre_lgwan"; }
 const char* const kLangCookie = "mk_lang";
 
 Response error_json(int status, const std::string& code, const std::string& ja, const std::string& en) {
@@ -114,7 +117,7 @@ WebApp::Caller WebApp::identify(const RequestHead& head) {
     if (!c.api_client) c.bad_token = true;
     return c;
   }
-  const std::string sid = head.cookie(kSessionCookie);
+  const std::string sid = head.cookie(session_cookie(zone_));
   if (!sid.empty()) {
     c.session = sessions_.find(sid);
     if (c.session)
@@ -416,14 +419,14 @@ Response WebApp::thumbnail(const RequestHead& head, const std::string& id) {
 Response WebApp::sign_in(RequestHead& head) {
   const pages::Lang t = lang_of(head);
   const bool lgwan = zone_ == Zone::Lgwan;
-  const std::string pre = head.cookie(kPreCookie);
+  const std::string pre = head.cookie(pre_cookie(zone_));
   const std::string form_csrf = form_value(head.body, "csrf");
   const std::string name = form_value(head.body, "name");
   const std::string password = form_value(head.body, "password");
   auto again = [&](int status, const std::string& error) {
     const std::string token = random_token();
     return Response::text(status, pages::sign_in(t, lgwan, token, error, ""), "text/html; charset=utf-8")
-        .with("Set-Cookie", cookie(head, kPreCookie, token));
+        .with("Set-Cookie", cookie(head, pre_cookie(zone_), token));
   };
   if (pre.empty() || form_csrf.size() != pre.size() || !verify_csrf_equal(form_csrf, pre))
     return again(403, t("画面の有効期限が切れました。もう一度サインインしてください", "The page expired. Please sign in again."));
@@ -457,8 +460,8 @@ Response WebApp::sign_in(RequestHead& head) {
   Session s = sessions_.create(Principal{account->name, account->roles, {lgwan ? "lgwan" : "internet"}});
   const bool recipient = std::find(account->roles.begin(), account->roles.end(), "recipient") != account->roles.end();
   return Response::redirect(lgwan && !recipient ? "/audit" : "/")
-      .with("Set-Cookie", cookie(head, kSessionCookie, s.id))
-      .with("Set-Cookie", cookie(head, kPreCookie, "", true));
+      .with("Set-Cookie", cookie(head, session_cookie(zone_), s.id))
+      .with("Set-Cookie", cookie(head, pre_cookie(zone_), "", true));
 }
 
 Response WebApp::mark_done(RequestHead& head, const std::string& id) {
@@ -478,10 +481,10 @@ Response WebApp::page(const RequestHead& head) {
   const pages::Lang t = lang_of(head);
   Response r;
   if (head.path == "/signin") {
-    std::string token = head.cookie(kPreCookie);
+    std::string token = head.cookie(pre_cookie(zone_));
     if (token.size() < 16) token = random_token();
     r = html(pages::sign_in(t, zone_ == Zone::Lgwan, token, "", ""));
-    r.with("Set-Cookie", cookie(head, kPreCookie, token));
+    r.with("Set-Cookie", cookie(head, pre_cookie(zone_), token));
   } else {
     Caller caller = identify(head);
     if (!caller.session) return Response::redirect("/signin");
@@ -654,7 +657,7 @@ Response WebApp::handle(RequestHead& head) {
     Caller caller = identify(head);
     if (caller.session && check_csrf(*caller.session, form_value(head.body, "csrf")))
       sessions_.destroy(caller.session->id);
-    return Response::redirect("/signin").with("Set-Cookie", cookie(head, kSessionCookie, "", true));
+    return Response::redirect("/signin").with("Set-Cookie", cookie(head, session_cookie(zone_), "", true));
   }
   if (starts_with(head.path, "/files/")) {
     std::string id = head.path.substr(7);

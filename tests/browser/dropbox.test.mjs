@@ -7,7 +7,8 @@
 //   demo-staff, add a note, send; a <progress> per file reaches 100; the
 //   receipt follows both files to 完了 with what was done.
 //   LGWAN page: sign in as demo-staff; both files are in the inbox with
-//   sender, note, verdict and report; the PNG's thumbnail loads; the PDF
+//   sender, note, verdict and report; the PDF's first-page thumbnail and
+//   the PNG's thumbnail load; the PDF
 //   downloads (sanitized: %PDF, no /JavaScript); 済にする marks it done.
 //   English: ?lang=en shows the English page and English error.
 //   Every page must load without script errors or CSP violations.
@@ -326,7 +327,15 @@ async function lgwanSide(browser, urls, files, ids) {
   check((await pdfRow.locator('.report li').count()) > 0, 'the PDF row says what was done');
   check((await pdfRow.locator('td').nth(1).innerText()).includes(files.names[0]) ||
         (await pdfRow.locator('td').nth(1).innerText()).includes('元のファイル'), 'PDF row names the file');
-  eq(await pdfRow.locator('.thumb img').count(), 0, 'no thumbnail for a PDF (not done yet, docs/dropbox.md)');
+  console.log('lgwan: the PDF\'s first-page thumbnail loads');
+  const pdfImg = pdfRow.locator('.thumb img');
+  eq(await pdfImg.count(), 1, 'a first-page thumbnail for the PDF');
+  await pdfImg.scrollIntoViewIfNeeded();
+  await page.waitForFunction((id) => {
+    const i = document.querySelector(`#inbox tr[data-id="${id}"] .thumb img`);
+    return i && i.complete && i.naturalWidth > 0;
+  }, ids[0], { timeout: 30000 });
+  eq(await pdfImg.evaluate((i) => Math.max(i.naturalWidth, i.naturalHeight)), 240, 'PDF thumbnail size (240 px)');
 
   console.log('lgwan: the image thumbnail loads');
   const img = pngRow.locator('.thumb img');

@@ -352,9 +352,9 @@ class SessionTests(DropBoxCase):
         r = self.sign_in(self.inet_port, "demo-uploader", "demo-uploader")
         self.assertEqual(r.status, 303)
         cookies = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie")]
-        session = [c for c in cookies if c.startswith("mk_session=")][0]
+        session = [c for c in cookies if c.startswith("mk_session")][0]
         for attr in ("HttpOnly", "SameSite=Strict"):
-            self.assertIn(attr, [c for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session=")][0])
+            self.assertIn(attr, [c for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session")][0])
         r, page = self.request(self.inet_port, "GET", "/", headers={"Cookie": session}, token=None)
         self.assertEqual(r.status, 200)
         csrf = page.decode().split('<meta name="csrf" content="')[1].split('"')[0]
@@ -369,14 +369,19 @@ class SessionTests(DropBoxCase):
         wait_for(lambda: json.loads(self.request(self.inet_port, "GET", "/api/v1/files/" + file_id,
                                                  headers={"Cookie": session}, token=None)[1])["status"] == "done",
                  60, "done")
-        # The session of the Internet zone means nothing in the LGWAN zone.
+        # The session of the Internet zone means nothing in the LGWAN zone,
+        # under either zone's cookie name.
+        self.assertTrue(session.startswith("mk_session_inet="), session)
         r, _ = self.request(self.lgwan_port, "GET", "/", headers={"Cookie": session}, token=None)
+        self.assertEqual(r.status, 303)
+        r, _ = self.request(self.lgwan_port, "GET", "/",
+                            headers={"Cookie": session.replace("mk_session_inet=", "mk_session_lgwan=")}, token=None)
         self.assertEqual(r.status, 303)
         # The uploader cannot sign in to the inbox; the staff can and sees the file.
         self.assertEqual(self.sign_in(self.lgwan_port, "demo-uploader", "demo-uploader").status, 403)
         r = self.sign_in(self.lgwan_port, "demo-staff", "demo-staff")
         self.assertEqual(r.status, 303)
-        staff = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session=")][0]
+        staff = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session")][0]
         r, page = self.request(self.lgwan_port, "GET", "/", headers={"Cookie": staff}, token=None)
         self.assertEqual(r.status, 200)
         self.assertIn("報告.txt", page.decode())
@@ -394,7 +399,7 @@ class SessionTests(DropBoxCase):
         file_id = json.loads(data)["id"]
         self.assertEqual(self.wait_final(file_id)["status"], "done")
         r = self.sign_in(self.lgwan_port, "demo-staff", "demo-staff")
-        staff = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session=")][0]
+        staff = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session")][0]
         r, page = self.request(self.lgwan_port, "GET", "/", headers={"Cookie": staff}, token=None)
         self.assertIn('/files/%s/thumbnail' % file_id, page.decode())
         r, png = self.request(self.lgwan_port, "GET", "/files/%s/thumbnail" % file_id, headers={"Cookie": staff},
@@ -418,7 +423,7 @@ class SessionTests(DropBoxCase):
         r = self.sign_in(self.lgwan_port, "demo-auditor", "demo-auditor")
         self.assertEqual(r.status, 303)
         self.assertEqual(r.getheader("Location"), "/audit")
-        auditor = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session=")][0]
+        auditor = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session")][0]
         r, page = self.request(self.lgwan_port, "GET", "/audit?virus=eicar", headers={"Cookie": auditor}, token=None)
         self.assertEqual(r.status, 200)
         self.assertIn(file_id, page.decode())
@@ -435,7 +440,7 @@ class SessionTests(DropBoxCase):
         self.assertEqual(r.getheader("Location"), "/audit")
         # A recipient does not read the audit log.
         r = self.sign_in(self.lgwan_port, "demo-staff", "demo-staff")
-        staff = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session=")][0]
+        staff = [c.split(";")[0] for c in r.msg.get_all("Set-Cookie") if c.startswith("mk_session")][0]
         r, _ = self.request(self.lgwan_port, "GET", "/audit", headers={"Cookie": staff}, token=None)
         self.assertEqual(r.status, 403)
         r, _ = self.request(self.lgwan_port, "GET", "/audit.csv", headers={"Cookie": staff}, token=None)
