@@ -8,8 +8,9 @@
 //   reading direction and writing mode, which poppler-glib does not.
 // - Each worker thread loads its own documents from the same bytes (no
 //   copy): Poppler objects are not thread-safe, separate documents are,
-//   except for fonts in the cairo renderer (see cairo_font_lock): rendering
-//   itself is serialized, encoding and text extraction run in parallel.
+//   except for FreeType faces in the cairo renderer (see cairo_font_lock):
+//   face creation and destruction are serialized, rendering, encoding and
+//   text extraction run in parallel.
 // - Pages are claimed in order and written in order; a worker may run at
 //   most `window` pages ahead of the writer, so at most that many encoded
 //   pages wait in memory, and only one page of raw pixels per thread exists.
@@ -31,6 +32,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <condition_variable>
 #include <exception>
 #include <map>
@@ -40,6 +43,9 @@
 #include <thread>
 
 #include <cairo.h>
+#include <dlfcn.h>
+#include <ft2build.h>
+#include FT_FREETYPE_H
 // Full paths: poppler-cpp and poppler-glib both have a "poppler-document.h"
 // and both include directories are on the path.
 #include <poppler/cpp/poppler-document.h>
@@ -114,17 +120,64 @@ class MessageScope {
 // poppler-glib's cairo renderer keeps one FreeType library for all
 // documents (a static in CairoOutputDev). FreeType requires creating and
 // freeing faces on one library to be serialized; Poppler serializes them
-// only per document. Everything that can create or free fonts (rendering a
-// page, closing a document) therefore holds this lock. Encoding and text
-// extraction, most of the work, stay parallel.
-std::mutex& cairo_font_lock() {
+// only per document, and a face is freed wherever the last reference to
+// its cairo font goes (closing a document, destroying a cairo context,
+// cairo's cache of recent fonts evicting one), in any thread. The FreeType
+// functions at the end of this file take those calls from poppler and
+// cairo and forward them under cairo_font_lock; glyph loading and drawing
+// on distinct faces, all the rest, FreeType allows in parallel.
+// Recursive: FreeType may call its own exported functions. Never
+// destroyed: static destructors may free faces at exit.
+std::recursive_mutex& cairo_font_lock() {
+  static auto* m = new std::recursive_mutex;
+  return *m;
+}
+
+std::atomic<std::uint64_t> g_locked_calls{0};  // for tests
+
+// True when poppler's and cairo's FreeType calls reach those functions:
+// the executable exports them (CMakeLists.txt). If not (another link),
+// whole page renders and document closes hold render_lock() as before.
+bool freetype_interposed() {
+  static const bool yes = dlsym(RTLD_DEFAULT, "FT_New_Memory_Face") == reinterpret_cast<void*>(&FT_New_Memory_Face) &&
+                          dlsym(RTLD_DEFAULT, "FT_New_Face") == reinterpret_cast<void*>(&FT_New_Face) &&
+                          dlsym(RTLD_DEFAULT, "FT_Done_Face") == reinterpret_cast<void*>(&FT_Done_Face);
+  return yes;
+}
+
+std::mutex& render_lock() {
   static std::mutex m;
   return m;
 }
 
+// Poppler creates process-wide colour profiles lazily, without a lock, in
+// the first GfxState it makes (GfxState::sRGBProfile and XYZProfile in
+// Poppler 22.12): until one page has been drawn in the process (rendered
+// or its text extracted), drawing a page holds render_lock(). Without the
+// FreeType wrappers, rendering always holds it.
+std::atomic<bool> g_page_drawn{false};
+
+class DrawLock {
+ public:
+  explicit DrawLock(bool renders_fonts) {
+    if ((renders_fonts && !freetype_interposed()) || !g_page_drawn.load(std::memory_order_acquire))
+      lock_ = std::unique_lock<std::mutex>(render_lock());
+  }
+  ~DrawLock() {
+    if (lock_.owns_lock()) g_page_drawn.store(true, std::memory_order_release);
+  }
+  DrawLock(const DrawLock&) = delete;
+  DrawLock& operator=(const DrawLock&) = delete;
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+};
+
 struct DocumentUnref {
   void operator()(PopplerDocument* d) const {
-    std::lock_guard<std::mutex> lock(cairo_font_lock());
+    // Closing frees the document's fonts.
+    std::unique_lock<std::mutex> lock;
+    if (!freetype_interposed()) lock = std::unique_lock<std::mutex>(render_lock());
     g_object_unref(d);
   }
 };
@@ -300,9 +353,9 @@ class Worker {
       surface_height_ = plan.height_px;
     }
     {
-      // The whole life of the cairo context is inside the lock: destroying
-      // it can release the last reference to a font.
-      std::lock_guard<std::mutex> lock(cairo_font_lock());
+      // The whole life of the cairo context is inside the lock (when there
+      // is one): destroying it can release the last reference to a font.
+      DrawLock lock(true);
       CairoPtr cr(cairo_create(surface_.get()));
       cairo_set_source_rgb(cr.get(), 1, 1, 1);
       cairo_paint(cr.get());
@@ -328,7 +381,12 @@ class Worker {
     if (text_doc) {
       std::unique_ptr<poppler::page> text_page(text_doc->create_page(index));
       if (text_page) {
-        for (const poppler::text_box& box : text_page->text_list(poppler::page::text_list_include_font)) {
+        std::vector<poppler::text_box> boxes;
+        {
+          DrawLock lock(false);
+          boxes = text_page->text_list(poppler::page::text_list_include_font);
+        }
+        for (const poppler::text_box& box : boxes) {
           TextWord w;
           w.text = to_utf32(box.text());
           const poppler::rectf r = box.bbox();
@@ -689,4 +747,87 @@ std::unique_ptr<Sanitizer> make_pdf_rasterize(const toml::table& table) {
   return pdf_rasterize_sanitizer(o);
 }
 
+std::uint64_t pdf_freetype_locked_calls() { return g_locked_calls.load(); }
+
+bool pdf_render_parallel() { return freetype_interposed(); }
+
 }  // namespace mukaika
+
+// ---- FreeType face creation and destruction (see cairo_font_lock) ----
+//
+// The executable's definitions come before libfreetype's in the dynamic
+// lookup, so poppler's and cairo's calls land here; each forwards to the
+// next definition (libfreetype's) under the lock.
+
+namespace {
+
+template <typename F>
+F next_freetype(const char* name) {
+  void* f = dlsym(RTLD_NEXT, name);
+  if (!f) {
+    std::fprintf(stderr, "mukaika: FreeType has no %s\n", name);
+    std::abort();
+  }
+  return reinterpret_cast<F>(f);
+}
+
+// Held by each function below.
+class FreeTypeLock {
+ public:
+  FreeTypeLock() : lock_(mukaika::cairo_font_lock()) { mukaika::g_locked_calls.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  std::lock_guard<std::recursive_mutex> lock_;
+};
+
+}  // namespace
+
+extern "C" {
+
+FT_Error FT_New_Face(FT_Library library, const char* path, FT_Long face_index, FT_Face* face) {
+  static const auto next = next_freetype<decltype(&FT_New_Face)>("FT_New_Face");
+  FreeTypeLock lock;
+  return next(library, path, face_index, face);
+}
+
+FT_Error FT_New_Memory_Face(FT_Library library, const FT_Byte* data, FT_Long size, FT_Long face_index, FT_Face* face) {
+  static const auto next = next_freetype<decltype(&FT_New_Memory_Face)>("FT_New_Memory_Face");
+  FreeTypeLock lock;
+  return next(library, data, size, face_index, face);
+}
+
+FT_Error FT_Open_Face(FT_Library library, const FT_Open_Args* args, FT_Long face_index, FT_Face* face) {
+  static const auto next = next_freetype<decltype(&FT_Open_Face)>("FT_Open_Face");
+  FreeTypeLock lock;
+  return next(library, args, face_index, face);
+}
+
+// The face's reference count is a plain integer that FT_Done_Face lowers.
+FT_Error FT_Reference_Face(FT_Face face) {
+  static const auto next = next_freetype<decltype(&FT_Reference_Face)>("FT_Reference_Face");
+  FreeTypeLock lock;
+  return next(face);
+}
+
+FT_Error FT_Done_Face(FT_Face face) {
+  static const auto next = next_freetype<decltype(&FT_Done_Face)>("FT_Done_Face");
+  FreeTypeLock lock;
+  return next(face);
+}
+
+// Poppler maps a new font's codes to glyphs itself, outside cairo's lock
+// on the face, and shares the face of a font file on this machine (a font
+// the PDF does not embed) between all documents: keep its lookups apart.
+FT_UInt FT_Get_Name_Index(FT_Face face, const FT_String* glyph_name) {
+  static const auto next = next_freetype<decltype(&FT_Get_Name_Index)>("FT_Get_Name_Index");
+  FreeTypeLock lock;
+  return next(face, glyph_name);
+}
+
+FT_UInt FT_Get_Char_Index(FT_Face face, FT_ULong charcode) {
+  static const auto next = next_freetype<decltype(&FT_Get_Char_Index)>("FT_Get_Char_Index");
+  FreeTypeLock lock;
+  return next(face, charcode);
+}
+
+}  // extern "C"

@@ -97,6 +97,13 @@ struct PdfRasterizeControl {
 PdfRasterizeResult rasterize_pdf(std::string_view pdf, const PdfRasterizeOptions& options, PdfSink& sink,
                                  const PdfRasterizeControl& control = {});
 
+// Whether pages render in parallel: the executable takes FreeType's face
+// creation and destruction from poppler and cairo and serializes them
+// (pdf_rasterize.cpp); otherwise page rendering is serialized.
+bool pdf_render_parallel();
+// FreeType calls that went through that lock so far (tests).
+std::uint64_t pdf_freetype_locked_calls();
+
 std::unique_ptr<Sanitizer> make_pdf_rasterize(const toml::table& options);
 std::unique_ptr<Sanitizer> pdf_rasterize_sanitizer(const PdfRasterizeOptions& options);
 

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config.h"
@@ -481,6 +482,73 @@ TEST(PdfRasterize, OutputDoesNotDependOnThreadCount) {
       EXPECT_TRUE(o.bytes == first) << threads << " threads gave different bytes";
   }
   EXPECT_EQ(open(first)->pages(), 7);
+}
+
+// Pages render in parallel because this executable takes FreeType's face
+// creation and destruction from poppler and cairo and serializes them.
+TEST(PdfRasterize, FreeTypeFaceCallsGoThroughTheLock) {
+  ASSERT_TRUE(pdf_render_parallel()) << "the FreeType functions of pdf_rasterize.cpp are not exported";
+  const std::string in = pdf_samples::bench_pdf(3);
+  const std::uint64_t before = pdf_freetype_locked_calls();
+  PdfRasterizeOptions options;
+  options.threads = 2;
+  StringSink sink(50 << 20);
+  ASSERT_EQ(rasterize_pdf(in, options, sink).status, Status::Done);
+  EXPECT_GT(pdf_freetype_locked_calls(), before);
+}
+
+// A font the PDF names but does not embed: Poppler shares its face
+// between documents.
+std::string standard_font_pdf() {
+  const std::string content =
+      "BT /F1 24 Tf 50 700 Td (Invoice in Helvetica) Tj /F2 18 Tf 0 -40 Td (and in Times-Roman) Tj ET";
+  const std::string page =
+      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 5 0 R "
+      "/Resources << /Font << /F1 7 0 R /F2 8 0 R >> >> >>";
+  return pdf_samples::assemble_pdf({"<< /Type /Catalog /Pages 2 0 R >>",
+                                    "<< /Type /Pages /Kids [4 0 R 6 0 R] /Count 2 >>", "<< /Producer (test) >>", page,
+                                    "<< /Length " + std::to_string(content.size()) + " >>\nstream\n" + content +
+                                        "\nendstream",
+                                    page, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+                                    "<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman >>"});
+}
+
+// Several documents at once, each in several threads, with embedded, CID
+// and non-embedded fonts: fonts are created and freed in all threads at
+// once, and every document comes out as it does alone.
+TEST(PdfRasterize, ConcurrentDocumentsComeOutAsAlone) {
+  std::vector<std::string> inputs = {pdf_samples::bench_pdf(6), standard_font_pdf()};
+  for (bool vertical : {false, true}) inputs.push_back(pdf_samples::cid_japanese_pdf(u"請求書の送付について", vertical));
+  const std::string family = pdf_samples::japanese_font_family();
+  if (!family.empty())
+    inputs.push_back(pdf_samples::text_pdf({{"請求書 令和6年4月分", "株式会社むかいか 御中"}, {"二ページ目"}}, family));
+
+  PdfRasterizeOptions options;
+  options.threads = 1;
+  std::vector<std::string> alone;
+  for (const std::string& in : inputs) {
+    StringSink sink(50 << 20);
+    ASSERT_EQ(rasterize_pdf(in, options, sink).status, Status::Done);
+    alone.push_back(std::move(sink.bytes()));
+  }
+  options.threads = 3;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::string> out(inputs.size());
+    std::vector<Status> status(inputs.size(), Status::Broken);
+    {
+      std::vector<std::jthread> threads;
+      for (std::size_t i = 0; i < inputs.size(); ++i)
+        threads.emplace_back([&, i] {
+          StringSink sink(50 << 20);
+          status[i] = rasterize_pdf(inputs[i], options, sink).status;
+          out[i] = std::move(sink.bytes());
+        });
+    }
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      EXPECT_EQ(status[i], Status::Done) << "document " << i;
+      EXPECT_TRUE(out[i] == alone[i]) << "document " << i << " differs in round " << round;
+    }
+  }
 }
 
 TEST(PdfRasterize, LargePagesUseFewerThreads) {

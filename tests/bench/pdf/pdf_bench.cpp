@@ -88,6 +88,9 @@ int main(int argc, char** argv) {
                 r.page_count, seconds, r.page_count / seconds, pdf.size(),
                 static_cast<unsigned long long>(r.output_bytes),
                 static_cast<unsigned long long>(r.output_bytes / static_cast<unsigned>(r.page_count)));
+    // Whether pages rendered in parallel, and how often FreeType's lock was taken.
+    std::printf(" render_parallel=%d freetype_locked_calls=%llu", mukaika::pdf_render_parallel() ? 1 : 0,
+                static_cast<unsigned long long>(mukaika::pdf_freetype_locked_calls()));
     for (const auto& [e, n] : encodings) std::printf(" %s=%d", e.c_str(), n);
     std::printf("\n");
     if (per_page)
