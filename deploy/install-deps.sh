@@ -20,7 +20,7 @@ packages=(
   # pdf.rasterize, image.reencode; Japanese fonts for PDFs that do not embed theirs,
   # and poppler-data: the CMaps Poppler needs to read Adobe-Japan1 CID fonts at all
   libdeflate-dev libturbojpeg0-dev libpng-dev libgif-dev libtiff-dev libwebp-dev librsvg2-dev
-  libfontconfig-dev fonts-ipafont-gothic fonts-ipafont-mincho poppler-data
+  libfontconfig-dev libfreetype-dev fonts-ipafont-gothic fonts-ipafont-mincho poppler-data
   # tests
   libgtest-dev libgmock-dev python3 clamav-testfiles swaks
   # PDF tests and benchmark: encrypted PDFs, pdftoppm, peak memory
