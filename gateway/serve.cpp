@@ -372,7 +372,22 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
 
   const std::string hostname = host_name(config);
   QueueParts parts{*spool, *quarantine, *audit, *delivery, bounce_delivery.get(), {}, {}, {}};
-  parts.sanitize = [&service](const std::string& queue_id, const std::string& original) {
+  parts.sanitize = [&service, &config](const std::string& queue_id, const std::string& original) {
+    // A mail larger than one item may be (smtp.max_message_bytes can be set
+    // higher) is blocked here, as the pipeline would block it: sent on, it
+    // would overrun the service's frame limit and stop all sanitizing.
+    if (original.size() > config.limits.max_item_bytes) {
+      SanitizedMail m;
+      m.verdict = SanitizedMail::Verdict::Blocked;
+      m.message_id = parse_message_id(original);
+      m.reason = "メールが大きすぎるため遮断しました (上限 " + std::to_string(config.limits.max_item_bytes) + " バイト)";
+      m.reason_en = "blocked: the mail is larger than " + std::to_string(config.limits.max_item_bytes) + " bytes";
+      m.report = {{"input", queue_id + ".eml"},
+                  {"verdict", "blocked"},
+                  {"actions", nlohmann::json::array({{{"action", "block"}, {"code", "limits.item_bytes"},
+                                                      {"path", queue_id + ".eml"}, {"reason", m.reason}}})}};
+      return m;
+    }
     Item item;
     item.bytes = original;
     item.name = queue_id + ".eml";

@@ -277,6 +277,26 @@ class MaildirTests(ServeCase):
         self.assertIn("遮断", body)
         self.assertEqual(len(glob.glob(self.path("quarantine", "*", "*.eml"))), 1)
 
+    def test_mail_over_the_item_limit_is_blocked_and_sanitizing_goes_on(self):
+        # smtp.max_message_bytes (50 MiB) above limits.max_item_bytes (1 MiB):
+        # such a mail used to overrun the sanitizer service's frame limit and
+        # stop all sanitizing until a restart.
+        self.start(self.config(extra="[limits]\nmax_item_bytes = 1048576\n"))
+        big = (b"From: a@example.jp\r\nTo: staff@city.example.lg.jp\r\nSubject: big\r\n"
+               b"Message-ID: <big@example.jp>\r\n\r\n" + (b"x" * 76 + b"\r\n") * 135000)  # ~10 MiB: over the limit plus the frame slack
+        self.send(big)
+        self.send(self.sample("utf8-plain.eml"))
+        files = wait_for(lambda: len(self.maildir()) >= 2 and self.maildir(), 120, "the notice and the small mail")
+        time.sleep(0.5)
+        self.assertEqual(len(self.maildir()), 2)
+        records = [a for a in self.audit() if a.get("type") == "message"]
+        verdicts = sorted(a["verdict"] for a in records)
+        self.assertEqual(len(records), 2)
+        self.assertIn("blocked", verdicts)
+        self.assertTrue(any(a["verdict"] != "blocked" for a in records), verdicts)
+        blocked = [a for a in records if a["verdict"] == "blocked"][0]
+        self.assertEqual(blocked["message_id"], "<big@example.jp>")
+
     def test_queue_lists_and_sigterm_exits_cleanly(self):
         self.start(self.config())
         self.send(self.sample("utf8-plain.eml"))
