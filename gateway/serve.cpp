@@ -318,24 +318,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
       };
       drop_box = std::make_unique<http::DropBox>(
           config.dropbox.dir, *audit,
-          [&service, &config](const std::string& id, const std::string& name, std::string bytes) {
-            // Larger than one request to the service may be: blocked here. Sent
-            // on, it would overrun the service's frame limit and stop the
-            // service for good, mail included (http.max_upload_bytes may be
-            // larger than limits.max_item_bytes, and is by default).
-            if (bytes.size() > config.limits.max_item_bytes) {
-              http::SanitizedFile f;
-              f.verdict = "blocked";
-              f.reason = "サイズが上限 (" + std::to_string(config.limits.max_item_bytes) + " バイト) を超えたため遮断しました";
-              f.reason_en = "blocked: larger than " + std::to_string(config.limits.max_item_bytes) + " bytes";
-              f.report = {{"input", name},
-                          {"verdict", "blocked"},
-                          {"actions", nlohmann::json::array({{{"action", "block"},
-                                                              {"code", "limits.item_bytes"},
-                                                              {"path", name},
-                                                              {"reason", f.reason}}})}};
-              return f;
-            }
+          [&service](const std::string& id, const std::string& name, std::string bytes) {
             Item item;
             item.bytes = std::move(bytes);
             item.name = name;
@@ -372,22 +355,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
 
   const std::string hostname = host_name(config);
   QueueParts parts{*spool, *quarantine, *audit, *delivery, bounce_delivery.get(), {}, {}, {}};
-  parts.sanitize = [&service, &config](const std::string& queue_id, const std::string& original) {
-    // A mail larger than one item may be (smtp.max_message_bytes can be set
-    // higher) is blocked here, as the pipeline would block it: sent on, it
-    // would overrun the service's frame limit and stop all sanitizing.
-    if (original.size() > config.limits.max_item_bytes) {
-      SanitizedMail m;
-      m.verdict = SanitizedMail::Verdict::Blocked;
-      m.message_id = parse_message_id(original);
-      m.reason = "メールが大きすぎるため遮断しました (上限 " + std::to_string(config.limits.max_item_bytes) + " バイト)";
-      m.reason_en = "blocked: the mail is larger than " + std::to_string(config.limits.max_item_bytes) + " bytes";
-      m.report = {{"input", queue_id + ".eml"},
-                  {"verdict", "blocked"},
-                  {"actions", nlohmann::json::array({{{"action", "block"}, {"code", "limits.item_bytes"},
-                                                      {"path", queue_id + ".eml"}, {"reason", m.reason}}})}};
-      return m;
-    }
+  parts.sanitize = [&service](const std::string& queue_id, const std::string& original) {
     Item item;
     item.bytes = original;
     item.name = queue_id + ".eml";

@@ -166,6 +166,9 @@ void SanitizerService::read_one_reply() {
 }
 
 PipelineResult SanitizerService::sanitize(Item item) {
+  // Over the limit: blocked here, as the pool would block it. Sent on, it
+  // would overrun the service's frame limit and stop all sanitizing.
+  if (auto refused = refuse_oversize(item, options_)) return std::move(*refused);
   const std::string sha256_in = sha256_hex(item.bytes);
   const std::string request = worker::encode_request(item);
   item = Item{};

@@ -29,6 +29,8 @@
 //   WorkerError in every caller waiting then and later: the caller could not
 //   decide and must keep the message for later; it is never passed
 //   unsanitized.
+// - An item over the workers' max_item_bytes is blocked here unread
+//   (refuse_oversize, as the pool does); it never reaches the service.
 // - The SHA-256 values of a result are computed here, from the bytes sent
 //   and received.
 // - The service ends when this object is destroyed or the daemon dies (it

@@ -113,6 +113,14 @@ std::string missing_layers(std::uint32_t layers, bool require_full) {
 
 }  // namespace
 
+std::optional<PipelineResult> refuse_oversize(const Item& item, const WorkerOptions& options) {
+  if (item.bytes.size() <= options.max_item_bytes) return std::nullopt;
+  const std::string n = std::to_string(options.max_item_bytes);
+  Reason r{"limits.item_bytes", "サイズが上限 (" + n + " バイト) を超えたため遮断しました",
+           "blocked: larger than " + n + " bytes"};
+  return worker_failure_result(item, sha256_hex(item.bytes), r, options.language);
+}
+
 PipelineResult worker_failure_result(const Item& input, const std::string& sha256_in, const Reason& reason,
                                      Language language) {
   PipelineResult r;
@@ -748,16 +756,6 @@ struct WorkerPool::Impl {
     }
   }
 
-  // An item no worker needs to see: over the size limit (the pipeline would
-  // block it unread, with the same reason).
-  std::optional<PipelineResult> refuse_unread(Item& item) const {
-    if (item.bytes.size() <= opt.max_item_bytes) return std::nullopt;
-    const std::string n = std::to_string(opt.max_item_bytes);
-    Reason r{"limits.item_bytes", "サイズが上限 (" + n + " バイト) を超えたため遮断しました",
-             "blocked: larger than " + n + " bytes"};
-    return worker_failure_result(item, sha256_hex(item.bytes), r, opt.language);
-  }
-
   void run(std::size_t count, const Loader& load, const Sink& done) {
     finished.clear();
     start_failures = 0;
@@ -787,7 +785,7 @@ struct WorkerPool::Impl {
           }
           if (!item) {
             finished[next_load] = std::nullopt;
-          } else if (auto refused = refuse_unread(*item)) {
+          } else if (auto refused = refuse_oversize(*item, opt)) {
             finished[next_load] = std::move(*refused);
           } else if (broken) {
             // Fail closed: nothing can be sanitized; block what is left.
@@ -826,7 +824,7 @@ struct WorkerPool::Impl {
     if (item.path.empty()) item.path = item.name;
     ++async_in_flight;
     start_failures = 0;  // each new item may try to start workers again, as run() does
-    if (auto refused = refuse_unread(item)) {
+    if (auto refused = refuse_oversize(item, opt)) {
       finished[tag] = std::move(*refused);
       return;
     }

@@ -158,6 +158,12 @@ class WorkerPool {
 PipelineResult worker_failure_result(const Item& input, const std::string& sha256_in, const Reason& reason,
                                      Language language);
 
+// An item no worker needs to see: over options.max_item_bytes, blocked
+// unread with the reason the pipeline would give (limits.item_bytes).
+// Whoever hands items to workers asks this first: the pool, and the
+// SanitizerService, whose frames are sized for items within the limit.
+std::optional<PipelineResult> refuse_oversize(const Item& item, const WorkerOptions& options);
+
 // Exit codes of a worker process.
 constexpr int kWorkerExitSandbox = 71;   // could not enter its sandbox
 constexpr int kWorkerExitProtocol = 72;  // the supervisor's request made no sense
