@@ -285,7 +285,9 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   // The drop box (issue 7): uploads from the Internet zone, sanitized by the
   // same workers, picked up in the LGWAN zone.
   const bool http_on = !config.http.internet.listen.empty() || !config.http.lgwan.listen.empty();
-  if (http_on && http::WebApp::uses_demo_credentials(config)) {
+  // Once: it may verify Argon2id hashes (~0.3 s each).
+  const bool demo_credentials = http_on && http::WebApp::uses_demo_credentials(config);
+  if (demo_credentials) {
     for (const std::string* listen : {&config.http.internet.listen, &config.http.lgwan.listen, &config.smtp.listen})
       if (!listen->empty() && !loopback(*listen)) {
         std::cerr << "mukaika: "
@@ -457,7 +459,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     if (lgwan_http)
       std::cout << (ja ? "  受信箱 (LGWAN 側): " : "  inbox (LGWAN zone): ") << url(*lgwan_http, config.http.lgwan)
                 << (ja ? "  (/metrics, /healthz も)" : "  (also /metrics, /healthz)") << "\n";
-    if (http::WebApp::uses_demo_credentials(config))
+    if (demo_credentials)
       std::cout << (ja ? "  試用専用 (ループバックのみ): 送信者 demo-uploader / demo-uploader、職員 demo-staff / demo-staff、"
                          "API トークン demo-token\n"
                        : "  for trying out only (loopback only): uploader demo-uploader / demo-uploader, staff "
