@@ -214,10 +214,15 @@ class Checker {
       }
       for (const auto& [key, value] : *t) {
         const std::string k(key.str());
-        if (k != "listen" && k != "tls_certificate" && k != "tls_key")
-          problem(&value, "unknown key " + section + "." + k + " (known: listen, tls_certificate, tls_key)");
+        if (k != "listen" && k != "tls_certificate" && k != "tls_key" && k != "public_url")
+          problem(&value, "unknown key " + section + "." + k + " (known: listen, tls_certificate, tls_key, public_url)");
         else if (!value.is_string())
           problem(&value, section + "." + k + " must be a string");
+        else if (k == "public_url") {
+          const std::string url = *value.value<std::string>();
+          if (!url.empty() && url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+            problem(&value, section + ".public_url must start with http:// or https:// (is \"" + url + "\")");
+        }
       }
       auto listen = merged.at_path(section + ".listen").value<std::string>();
       if (listen && !listen->empty() && !valid_endpoint(*listen))
@@ -257,9 +262,22 @@ class Checker {
                                 "\" (known: uploader, recipient, approver, administrator, auditor)");
           } else if (k == "name" || k == "display_name" || k == "password_hash" || k == "department") {
             if (!value.is_string()) problem(&value, "accounts." + k + " must be a string");
+          } else if (k == "mail") {
+            const auto* addresses = value.as_array();
+            if (!addresses || !addresses->is_homogeneous(toml::node_type::string)) {
+              problem(&value, "accounts.mail must be a list of mail addresses");
+              continue;
+            }
+            for (const auto& a : *addresses) {
+              const std::string address = *a.value<std::string>();
+              const auto at = address.find('@');
+              if (at == std::string::npos || at == 0 || at + 1 == address.size() ||
+                  address.find_first_of(" <>\t\r\n") != std::string::npos)
+                problem(&a, "accounts.mail: \"" + address + "\" is not a mail address (name@domain)");
+            }
           } else {
             problem(&value, "unknown key accounts." + k +
-                                " (known: name, display_name, password_hash, roles, department)");
+                                " (known: name, display_name, password_hash, roles, department, mail)");
           }
         }
         auto name = (*t)["name"].value<std::string>();
@@ -514,6 +532,10 @@ Config build(const toml::table& merged, std::string source) {
     out->listen = http[zone]["listen"].value_or(out->listen);
     out->tls_certificate = http[zone]["tls_certificate"].value_or(std::string());
     out->tls_key = http[zone]["tls_key"].value_or(std::string());
+    out->public_url = http[zone]["public_url"].value_or(std::string());
+    if (out->public_url.empty() && !out->listen.empty())
+      out->public_url = std::string(out->tls_certificate.empty() ? "http://" : "https://") + out->listen + "/";
+    if (!out->public_url.empty() && out->public_url.back() != '/') out->public_url += '/';
   }
   c.http.max_upload_bytes =
       static_cast<std::uint64_t>(http["max_upload_bytes"].value_or<std::int64_t>(c.http.max_upload_bytes));
@@ -539,6 +561,14 @@ Config build(const toml::table& merged, std::string source) {
       if (const auto* roles = (*t)["roles"].as_array())
         for (const auto& r : *roles)
           if (auto s = r.value<std::string>()) a.roles.push_back(*s);
+      if (const auto* addresses = (*t)["mail"].as_array())
+        for (const auto& m : *addresses)
+          if (auto s = m.value<std::string>()) {
+            std::string lower = *s;
+            for (char& ch : lower)
+              if (ch >= 'A' && ch <= 'Z') ch = char(ch - 'A' + 'a');
+            a.mail.push_back(std::move(lower));
+          }
       c.accounts.push_back(std::move(a));
     }
   if (const auto* list = merged["api_clients"].as_array())

@@ -68,10 +68,13 @@ struct RelayConfig {
 struct HttpListenerConfig {
   std::string listen;
   std::string tls_certificate, tls_key;  // both set: HTTPS only
+  // How people reach this listener ("https://mukaika.lgwan.example/"), for
+  // links in notice mails; "" = derived from listen. Always ends with "/".
+  std::string public_url;
 };
 struct HttpConfig {
-  HttpListenerConfig internet{"127.0.0.1:8080", "", ""};  // upload page and upload API
-  HttpListenerConfig lgwan{"127.0.0.1:8081", "", ""};     // inbox, results, downloads, /metrics
+  HttpListenerConfig internet{"127.0.0.1:8080", "", "", ""};  // upload page and upload API
+  HttpListenerConfig lgwan{"127.0.0.1:8081", "", "", ""};     // inbox, results, downloads, /metrics
   std::uint64_t max_upload_bytes = 104857600;  // one upload request, all its files
   int max_connections = 256;                   // per listener
   int request_timeout_seconds = 60;            // a request (headers, or 64 KiB of body) must arrive within this
@@ -92,6 +95,7 @@ struct AccountConfig {
   std::string password_hash;  // Argon2id, as `mukaika passwd` prints it
   std::vector<std::string> roles;
   std::string department;     // a recipient also sees what is sent to their department
+  std::vector<std::string> mail;  // mail addresses that are this person's (lower case): their mails' originals and held archives
 };
 // A system that posts files over the REST API with a Bearer token.
 struct ApiClientConfig {

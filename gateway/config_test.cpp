@@ -190,6 +190,34 @@ TEST(Config, MtaProblemsAreReportedWithTheirLines) {
   EXPECT_EQ(problems.size(), 6u);
 }
 
+TEST(Config, AccountMailAndPublicUrl) {
+  auto path = write_temp("people.toml",
+                         "[http.lgwan]\n"
+                         "public_url = \"https://mukaika.lgwan.example\"\n"
+                         "[[accounts]]\n"
+                         "name = \"sato\"\n"
+                         "roles = [\"recipient\"]\n"
+                         "mail = [\"Sato@City.Example.lg.jp\"]\n"
+                         "password_hash = \"$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g\"\n");
+  Config c = load_config(path, registry());
+  EXPECT_EQ(c.http.lgwan.public_url, "https://mukaika.lgwan.example/");
+  EXPECT_EQ(c.http.internet.public_url, "http://127.0.0.1:8080/");  // from listen
+  ASSERT_EQ(c.accounts.size(), 1u);
+  EXPECT_EQ(c.accounts[0].mail, std::vector<std::string>{"sato@city.example.lg.jp"});
+
+  auto bad = write_temp("badpeople.toml",
+                        "[http.lgwan]\n"                         // 1
+                        "public_url = \"mukaika.lgwan\"\n"      // 2: no scheme
+                        "[[accounts]]\n"                         // 3
+                        "name = \"sato\"\n"                     // 4
+                        "mail = [\"not an address\"]\n"         // 5
+                        "password_hash = \"$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g\"\n");
+  std::map<int, std::string> by_line;
+  for (const auto& p : check_config_file(bad, registry())) by_line[p.line] += p.message + ";";
+  EXPECT_NE(by_line[2].find("public_url"), std::string::npos) << by_line[2];
+  EXPECT_NE(by_line[5].find("accounts.mail"), std::string::npos) << by_line[5];
+}
+
 TEST(Config, MissingFile) {
   auto problems = check_config_file("/nonexistent/mukaika.toml", registry());
   ASSERT_EQ(problems.size(), 1u);

@@ -2,7 +2,11 @@
 
 #include <time.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <fstream>
+#include <vector>
 #include <optional>
 #include <stdexcept>
 
@@ -85,6 +89,38 @@ fs::path Quarantine::keep(const std::string& queue_id, std::string_view original
     replace_file_durable(day, queue_id + ".json", meta.dump(2));
     return day / (queue_id + ".eml");
   });
+}
+
+std::optional<Quarantine::Kept> Quarantine::find(const std::string& queue_id) const {
+  if (queue_id.empty() || queue_id.size() > 128) return std::nullopt;
+  for (char c : queue_id)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
+          c == '.') ||
+        queue_id[0] == '.')
+      return std::nullopt;
+  return as_quarantine_error([&]() -> std::optional<Kept> {
+    std::vector<std::string> days;
+    for (const auto& entry : fs::directory_iterator(dir_))
+      if (entry.is_directory() && parse_day(entry.path().filename().string()))
+        days.push_back(entry.path().filename().string());
+    std::sort(days.rbegin(), days.rend());
+    for (const std::string& day : days) {
+      Kept k{dir_ / day / (queue_id + ".eml"), dir_ / day / (queue_id + ".json"), day};
+      std::error_code ec;
+      if (fs::is_regular_file(k.json, ec) && fs::is_regular_file(k.eml, ec)) return k;
+    }
+    return std::nullopt;
+  });
+}
+
+std::optional<nlohmann::json> Quarantine::summary(const std::string& queue_id) const {
+  const auto kept = find(queue_id);
+  if (!kept) return std::nullopt;
+  std::ifstream in(kept->json, std::ios::binary);
+  if (!in) throw QuarantineError("quarantine: cannot read " + kept->json.string(), errno);
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded()) throw QuarantineError("quarantine: " + kept->json.string() + " is not valid JSON", 0);
+  return j;
 }
 
 std::size_t Quarantine::expire(Clock::time_point now) {

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,18 @@ class Quarantine {
   // caller's `summary`); returns the path of the .eml. Throws QuarantineError.
   std::filesystem::path keep(const std::string& queue_id, std::string_view original, const Envelope& envelope,
                              const nlohmann::json& summary);
+
+  // Where a kept message is: its original and its JSON summary.
+  struct Kept {
+    std::filesystem::path eml, json;
+    std::string day;  // "2026-12-07"
+  };
+  // Looks a queue id up in the day directories, newest first; nullopt when it
+  // is not (or no longer) kept, or when `queue_id` is not a plain name (no
+  // path may be smuggled in from a web page). Throws QuarantineError.
+  std::optional<Kept> find(const std::string& queue_id) const;
+  // The JSON summary keep() wrote for `queue_id`, or nullopt as find().
+  std::optional<nlohmann::json> summary(const std::string& queue_id) const;
 
   // Removes day directories older than keep_days; returns how many messages
   // (.eml files) went with them. Throws QuarantineError.

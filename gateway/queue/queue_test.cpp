@@ -357,6 +357,26 @@ TEST(Quarantine, ExpireRemovesOldDaysOnly) {
   EXPECT_EQ(q.expire(now), 0u);
 }
 
+TEST(Quarantine, FindsAKeptMessageAndNothingElse) {
+  TempDir tmp;
+  Quarantine q(tmp.path() / "q", 30);
+  const auto now = Clock::now();
+  auto env = make_envelope();
+  env.received = now - 3 * 24h;
+  q.keep("00000000000000000000000f", "three days old", env, {{"verdict", "blocked"}});
+  const auto kept = q.find("00000000000000000000000f");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->day, Quarantine::day_name(env.received));
+  EXPECT_EQ(kept->eml.filename(), "00000000000000000000000f.eml");
+  const auto summary = q.summary("00000000000000000000000f");
+  ASSERT_TRUE(summary);
+  EXPECT_EQ((*summary)["summary"]["verdict"], "blocked");
+  EXPECT_EQ((*summary)["recipients"][0], env.recipients.front());
+  EXPECT_FALSE(q.find("000000000000000000000010"));
+  // A web page's id never becomes a path outside the quarantine.
+  for (const char* hostile : {"", "../q", "..", "a/b", ".hidden", "x\ny"}) EXPECT_FALSE(q.find(hostile)) << hostile;
+}
+
 // ---------------------------------------------------------------- AuditLog
 
 TEST(AuditLog, RecordsAreJsonLinesWithTheFields) {
