@@ -398,7 +398,10 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
                           {"reason", result.reason},
                           {"reason_en", result.reason_en},
                           {"message_id", meta.message_id},
-                          {"sha256_output", audit.sha256_output}});
+                          {"sha256_output", audit.sha256_output},
+                          // What was removed and why, for the LGWAN mail page
+                          // (release requests, held archives).
+                          {"report", result.report}});
   step("sanitize.quarantined");
 
   std::vector<nlohmann::json> records{AuditLog::record(audit)};
