@@ -342,10 +342,12 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
       };
       if (!config.http.internet.listen.empty()) {
         internet_app = std::make_unique<http::WebApp>(http::Zone::Internet, config, *drop_box);
+        internet_app->set_quarantine(quarantine.get());
         internet_http = std::make_unique<http::HttpServer>(listener("internet", config.http.internet), *internet_app);
       }
       if (!config.http.lgwan.listen.empty()) {
         lgwan_app = std::make_unique<http::WebApp>(http::Zone::Lgwan, config, *drop_box);
+        lgwan_app->set_quarantine(quarantine.get());
         lgwan_app->set_worker_restarts([] { return g_worker_failures.load(); });
         lgwan_http = std::make_unique<http::HttpServer>(listener("lgwan", config.http.lgwan), *lgwan_app);
       }

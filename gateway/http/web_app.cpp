@@ -77,6 +77,19 @@ Response html(std::string body) { return Response::text(200, std::move(body), "t
 }  // namespace
 
 // Who is asking: an API client, a signed-in person, or nobody.
+bool is_recipient_of(const AccountConfig& account, const nlohmann::json& kept_summary) {
+  const auto it = kept_summary.find("recipients");
+  if (it == kept_summary.end() || !it->is_array()) return false;
+  for (const auto& r : *it) {
+    if (!r.is_string()) continue;
+    std::string rcpt = r.get<std::string>();
+    for (char& c : rcpt)
+      if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    if (std::find(account.mail.begin(), account.mail.end(), rcpt) != account.mail.end()) return true;
+  }
+  return false;
+}
+
 struct WebApp::Caller {
   std::optional<std::string> api_client;  // name, when a valid Bearer token came
   bool bad_token = false;                 // a token came and was not valid

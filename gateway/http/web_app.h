@@ -27,6 +27,7 @@
 #include "http/auth.h"
 #include "http/drop_box.h"
 #include "http/http_server.h"
+#include "queue/quarantine.h"
 
 namespace mukaika::http {
 
@@ -41,6 +42,9 @@ class WebApp : public Application {
 
   // Accounts and tokens of the embedded default that must never face a network.
   static bool uses_demo_credentials(const Config& config);
+  // The quarantine, for pages about a mail (/mail/<queue_id>): its report,
+  // its original. None: mail pages answer 404.
+  void set_quarantine(const Quarantine* quarantine) { quarantine_ = quarantine; }
   // For /metrics: how many workers were replaced (none: not shown).
   void set_worker_restarts(std::function<std::uint64_t()> f) { worker_restarts_ = std::move(f); }
 
@@ -65,6 +69,12 @@ class WebApp : public Application {
   SessionStore sessions_;
   SignInLimiter limiter_;
   std::function<std::uint64_t()> worker_restarts_;
+  const Quarantine* quarantine_ = nullptr;
 };
+
+// Whether a kept mail (Quarantine::summary) is addressed to `account`: one
+// of its envelope recipients is one of the account's `mail` addresses
+// (compared without regard to case).
+bool is_recipient_of(const AccountConfig& account, const nlohmann::json& kept_summary);
 
 }  // namespace mukaika::http
