@@ -77,6 +77,8 @@ echo
 echo "ファイル受け渡し / the drop box:"
 echo "  アップロード / upload:  http://127.0.0.1:8080/   (demo-uploader / demo-uploader)"
 echo "  受信箱 / inbox:          http://127.0.0.1:8081/   (demo-staff / demo-staff)"
+echo "  原本の承認 / approvals:  http://127.0.0.1:8081/approvals   (demo-approver / demo-approver)"
+echo "  監査ログ / audit log:    http://127.0.0.1:8081/audit   (demo-auditor / demo-auditor)"
 echo "  REST: curl -H 'Authorization: Bearer demo-token' --data-binary @FILE 'http://127.0.0.1:8080/api/v1/files?name=FILE'"
 echo
 echo "もっと送るには / to send more:"

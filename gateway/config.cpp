@@ -30,12 +30,12 @@ class Checker {
   void check(const toml::table& user, const toml::table& merged) {
     static const std::set<std::string> kTop{"language", "limits",   "antivirus",  "workers", "smtp",
                                             "relay",    "spool",    "quarantine", "audit",   "policy",
-                                            "sanitizer", "http",    "dropbox",    "accounts", "api_clients"};
+                                            "sanitizer", "http",    "dropbox",    "accounts", "api_clients", "release"};
     for (const auto& [key, node] : user) {
       if (!kTop.count(std::string(key.str())))
         problem(&node, "unknown key \"" + std::string(key.str()) +
                            "\" (known: language, limits, antivirus, workers, smtp, relay, spool, quarantine, audit, "
-                           "policy, sanitizer, http, dropbox, accounts, api_clients)");
+                           "policy, sanitizer, http, dropbox, release, accounts, api_clients)");
     }
     if (const auto* lang = user.get("language")) {
       auto v = lang->value<std::string>();
@@ -236,6 +236,7 @@ class Checker {
                 section + ".tls_certificate and " + section + ".tls_key go together (HTTPS needs both)");
     }
     check_table(user, "dropbox", {{"keep_days", 1, 3650}}, {"dir"}, {}, {"departments"});
+    check_table(user, "release", {{"download_hours", 1, 24 * 30}}, {"dir"}, {"deliver_to_lgwan"});
     static const std::set<std::string> kRoles{"uploader", "recipient", "approver", "administrator", "auditor"};
     if (const toml::node* node = user.get("accounts")) {
       const auto* list = node->as_array();
@@ -549,6 +550,9 @@ Config build(const toml::table& merged, std::string source) {
   if (const auto* deps = merged["dropbox"]["departments"].as_array())
     for (const auto& d : *deps)
       if (auto s = d.value<std::string>()) c.dropbox.departments.push_back(*s);
+  c.release.dir = merged["release"]["dir"].value_or(c.release.dir);
+  c.release.download_hours = merged["release"]["download_hours"].value_or(c.release.download_hours);
+  c.release.deliver_to_lgwan = merged["release"]["deliver_to_lgwan"].value_or(c.release.deliver_to_lgwan);
   if (const auto* list = merged["accounts"].as_array())
     for (const auto& entry : *list) {
       const auto* t = entry.as_table();

@@ -102,6 +102,12 @@ struct ApiClientConfig {
   std::string name;
   std::string token_hash;  // "sha256:<hex>" of the token
 };
+// Release of originals with approval (原本取り出し, docs/release.md).
+struct ReleaseConfig {
+  std::string dir = "./var/releases";  // one JSON file per request
+  int download_hours = 24;             // how long an approved original can be downloaded
+  bool deliver_to_lgwan = false;       // true: downloadable on the LGWAN page (a policy exception, audited)
+};
 struct QuarantineConfig {
   std::string dir = "./var/quarantine";
   int keep_days = 14;
@@ -120,6 +126,7 @@ struct Config {
   std::string audit_log = "./var/audit.jsonl";
   HttpConfig http;
   DropBoxConfig dropbox;
+  ReleaseConfig release;
   std::vector<AccountConfig> accounts;
   std::vector<ApiClientConfig> api_clients;
   std::map<Kind, std::vector<std::string>> policy_file;

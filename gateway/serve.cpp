@@ -291,8 +291,8 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     for (const std::string* listen : {&config.http.internet.listen, &config.http.lgwan.listen, &config.smtp.listen})
       if (!listen->empty() && !loopback(*listen)) {
         std::cerr << "mukaika: "
-                  << (ja ? "試用のアカウントかトークン (demo-uploader, demo-staff, demo-token) が設定に残ったまま、ループバック以外 ("
-                         : "the demo accounts or token (demo-uploader, demo-staff, demo-token) are still configured while listening on a non-loopback address (")
+                  << (ja ? "試用のアカウントかトークン (demo-uploader, demo-staff, demo-approver, demo-auditor, demo-token) が設定に残ったまま、ループバック以外 ("
+                         : "the demo accounts or token (demo-uploader, demo-staff, demo-approver, demo-auditor, demo-token) are still configured while listening on a non-loopback address (")
                   << *listen
                   << (ja ? ") で待ち受けようとしています。[[accounts]] と [[api_clients]] を自分のものに置き換えてください (mukaika passwd)。"
                          : "). Replace [[accounts]] and [[api_clients]] with your own (mukaika passwd).")
@@ -301,6 +301,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
       }
   }
   std::unique_ptr<http::DropBox> drop_box;
+  std::unique_ptr<http::ReleaseDesk> release_desk;
   std::unique_ptr<http::WebApp> internet_app, lgwan_app;
   std::unique_ptr<http::HttpServer> internet_http, lgwan_http;
   if (http_on) {
@@ -330,6 +331,11 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
             return to_sanitized_file(name, counted(service->sanitize(std::move(item))));
           },
           o);
+      // Release of originals with approval (docs/release.md).
+      http::ReleaseDesk::Options ro;
+      ro.download_hours = std::chrono::hours(config.release.download_hours);
+      ro.deliver_to_lgwan = config.release.deliver_to_lgwan;
+      release_desk = std::make_unique<http::ReleaseDesk>(config.release.dir, *audit, ro);
       auto listener = [&](const char* zone, const HttpListenerConfig& l) {
         http::HttpServerOptions h;
         h.name = std::string("http.") + zone;
@@ -343,11 +349,13 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
       if (!config.http.internet.listen.empty()) {
         internet_app = std::make_unique<http::WebApp>(http::Zone::Internet, config, *drop_box);
         internet_app->set_quarantine(quarantine.get());
+        internet_app->set_release_desk(release_desk.get());
         internet_http = std::make_unique<http::HttpServer>(listener("internet", config.http.internet), *internet_app);
       }
       if (!config.http.lgwan.listen.empty()) {
         lgwan_app = std::make_unique<http::WebApp>(http::Zone::Lgwan, config, *drop_box);
         lgwan_app->set_quarantine(quarantine.get());
+        lgwan_app->set_release_desk(release_desk.get());
         lgwan_app->set_worker_restarts([] { return g_worker_failures.load(); });
         lgwan_http = std::make_unique<http::HttpServer>(listener("lgwan", config.http.lgwan), *lgwan_app);
       }
@@ -463,9 +471,10 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
                 << (ja ? "  (/metrics, /healthz も)" : "  (also /metrics, /healthz)") << "\n";
     if (demo_credentials)
       std::cout << (ja ? "  試用専用 (ループバックのみ): 送信者 demo-uploader / demo-uploader、職員 demo-staff / demo-staff、"
-                         "API トークン demo-token\n"
+                         "承認者 demo-approver / demo-approver、監査 demo-auditor / demo-auditor、API トークン demo-token\n"
                        : "  for trying out only (loopback only): uploader demo-uploader / demo-uploader, staff "
-                         "demo-staff / demo-staff, API token demo-token\n");
+                         "demo-staff / demo-staff, approver demo-approver / demo-approver, auditor demo-auditor / "
+                         "demo-auditor, API token demo-token\n");
   }
   std::cout.flush();
 

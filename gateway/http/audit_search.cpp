@@ -67,6 +67,20 @@ AuditRow row_of(const nlohmann::json& j) {
     r.sender = str(j, "account");
     r.verdict = j.value("ok", false) ? "ok" : "failed";
     r.detail = str(j, "zone") + " " + str(j, "client_address");
+  } else if (r.type.rfind("release.", 0) == 0) {
+    // Release of originals: who acted, for whom, on what, and why.
+    r.sender = str(j, "by");
+    r.recipients = str(j, "requester");
+    r.verdict = str(j, "state");
+    r.detail = str(j, "subject") + " " + str(j, "name");
+    if (!str(j, "detail").empty()) r.detail += ": " + str(j, "detail");
+    if (j.value("policy_exception", false)) r.detail += " [policy_exception]";
+  } else if (r.type == "quarantine_expired" || r.type == "dropbox_expired") {
+    r.verdict = "expired";
+    r.detail = std::to_string(j.value("count", 0)) + ":";
+    if (j.contains("days") && j["days"].is_array())
+      for (const auto& d : j["days"])
+        if (d.is_string()) r.detail += " " + d.get<std::string>();
   } else {
     r.detail = str(j, "detail");
     if (r.detail.empty()) r.detail = str(j, "by");

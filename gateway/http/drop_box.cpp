@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <set>
 
 #include "queue/durable_io.h"
 
@@ -291,6 +292,15 @@ std::optional<fs::path> DropBox::thumbnail_path(const std::string& id) const {
   return item_dir(id) / kThumbnail;
 }
 
+std::optional<fs::path> DropBox::original_path(const std::string& id) const {
+  auto item = find(id);
+  if (!item) return std::nullopt;
+  std::error_code ec;
+  const fs::path p = item_dir(id) / kOriginal;
+  if (!fs::is_regular_file(p, ec)) return std::nullopt;
+  return p;
+}
+
 std::optional<fs::path> DropBox::output_path(const std::string& id) const {
   auto item = find(id);
   if (!item || item->status != ItemStatus::Done) return std::nullopt;
@@ -458,20 +468,34 @@ void DropBox::process_pending() {
 std::size_t DropBox::expire(Clock::time_point now) {
   const auto limit = now - std::chrono::hours(24) * options_.keep_days;
   std::vector<std::string> old;
+  std::map<std::string, std::string> day_of;  // id -> the day it was received
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& [id, item] : items_)
-      if (item.received < limit && item.status != ItemStatus::Queued && item.status != ItemStatus::Processing)
+      if (item.received < limit && item.status != ItemStatus::Queued && item.status != ItemStatus::Processing) {
         old.push_back(id);
+        day_of[id] = iso8601_local(item.received).substr(0, 10);
+      }
   }
+  std::set<std::string> days;
+  std::size_t removed = 0;
   for (const auto& id : old) {
     std::error_code ec;
     fs::remove_all(item_dir(id), ec);
     if (ec) continue;
+    ++removed;
+    days.insert(day_of[id]);
     audit({{"type", "upload_expired"}, {"id", id}, {"time", iso8601_local(now)}});
     std::lock_guard<std::mutex> lock(mutex_);
     items_.erase(id);
   }
+  // One record per run as well: how many originals the retention removed, of which days.
+  if (removed)
+    audit({{"type", "dropbox_expired"},
+           {"time", iso8601_local(now)},
+           {"count", removed},
+           {"days", std::vector<std::string>(days.begin(), days.end())},
+           {"keep_days", options_.keep_days}});
   return old.size();
 }
 

@@ -146,6 +146,8 @@ class DropBox {
   std::vector<DropItem> list(const std::function<bool(const DropItem&)>& filter, std::size_t max = 500) const;
   // The sanitized bytes' path, for status done only.
   std::optional<std::filesystem::path> output_path(const std::string& id) const;
+  // The original as uploaded (原本), while the item is kept: for an approved release only.
+  std::optional<std::filesystem::path> original_path(const std::string& id) const;
   // The first page's PNG of a done PDF item, when one was made.
   std::optional<std::filesystem::path> thumbnail_path(const std::string& id) const;
   void mark_picked_up(const std::string& id, const std::string& by);

@@ -34,6 +34,19 @@ std::string human_size(std::uint64_t n) {
   return s.str();
 }
 
+const char* status_label(Lang t, ItemStatus s) {
+  switch (s) {
+    case ItemStatus::Queued: return t("受付済み", "queued");
+    case ItemStatus::Processing: return t("無害化中", "sanitizing");
+    case ItemStatus::Done: return t("完了", "done");
+    case ItemStatus::Blocked: return t("遮断", "blocked");
+    case ItemStatus::Failed: return t("処理できず", "failed");
+  }
+  return "";
+}
+
+}  // namespace
+
 std::string layout(Lang t, const std::string& title, const std::string& who, const std::string& csrf,
                    const std::string& zone_label, const std::string& body, const std::string& page_id) {
   std::ostringstream h;
@@ -55,17 +68,6 @@ std::string layout(Lang t, const std::string& title, const std::string& who, con
   return h.str();
 }
 
-const char* status_label(Lang t, ItemStatus s) {
-  switch (s) {
-    case ItemStatus::Queued: return t("受付済み", "queued");
-    case ItemStatus::Processing: return t("無害化中", "sanitizing");
-    case ItemStatus::Done: return t("完了", "done");
-    case ItemStatus::Blocked: return t("遮断", "blocked");
-    case ItemStatus::Failed: return t("処理できず", "failed");
-  }
-  return "";
-}
-
 const char* verdict_label(Lang t, const std::string& v) {
   if (v == "clean") return t("問題なし", "clean");
   if (v == "sanitized") return t("無害化済み", "sanitized");
@@ -74,19 +76,21 @@ const char* verdict_label(Lang t, const std::string& v) {
   return "";
 }
 
-}  // namespace
+std::vector<std::string> report_lines(const DropItem& item) { return report_lines(item.report, item.reason, item.name); }
 
-std::vector<std::string> report_lines(const DropItem& item) {
+std::vector<std::string> report_lines(const nlohmann::json& report, const std::string& reason_for_all,
+                                      const std::string& name) {
   std::vector<std::string> lines;
-  if (!item.reason.empty()) lines.push_back(item.reason);
-  if (!item.report.is_object() || !item.report.contains("actions")) return lines;
-  for (const auto& a : item.report["actions"]) {
+  if (!reason_for_all.empty()) lines.push_back(reason_for_all);
+  if (!report.is_object() || !report.contains("actions") || !report["actions"].is_array()) return lines;
+  for (const auto& a : report["actions"]) {
+    if (!a.is_object()) continue;
     const std::string action = a.value("action", "");
     if (action == "note" && a.value("code", "") == "pdf.pages") continue;  // bytes per page: for the audit, not people
     std::string reason = a.value("reason", "");
     if (reason.empty()) continue;
     const std::string path = a.value("path", "");
-    if (!path.empty() && path != item.name && path.find('/') != std::string::npos) reason = path + ": " + reason;
+    if (!path.empty() && path != name && path.find('/') != std::string::npos) reason = path + ": " + reason;
     if (std::find(lines.begin(), lines.end(), reason) == lines.end()) lines.push_back(reason);
   }
   return lines;
@@ -155,8 +159,10 @@ std::string receipt(Lang t, const std::string& who, const std::vector<DropItem>&
   return layout(t, t("受付票", "Receipt"), who, csrf, t("インターネット接続系", "Internet zone"), b.str(), "receipt");
 }
 
-std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf) {
+std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf,
+                  const std::string& nav, const std::function<std::string(const DropItem&)>& release_cell) {
   std::ostringstream b;
+  b << nav;
   if (items.empty()) b << "<p id=\"empty\">" << t("届いているファイルはありません。", "No files for you yet.") << "</p>\n";
   b << "<table class=\"items\" id=\"inbox\">\n<thead><tr><th></th><th>" << t("ファイル", "File") << "</th><th>"
     << t("送信者", "Sender") << "</th><th>" << t("メモ", "Note") << "</th><th>" << t("受付日時", "Received") << "</th><th>"
@@ -183,6 +189,7 @@ std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& i
       else
         b << "<span class=\"done-mark\">" << t("済", "done") << "</span>";
     }
+    if (release_cell) b << release_cell(i);
     b << "</td></tr>\n";
   }
   b << "</tbody></table>\n";

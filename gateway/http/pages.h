@@ -4,6 +4,7 @@
 // CDN: the LGWAN zone has no Internet).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,13 +30,24 @@ std::string sign_in(Lang t, bool lgwan, const std::string& csrf, const std::stri
 std::string upload(Lang t, const std::string& who, const std::vector<Recipient>& recipients, const std::string& csrf,
                    std::uint64_t max_bytes);
 std::string receipt(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf);
-std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf);
+// `nav`: links to the other pages of the account's roles; `release_cell`:
+// the original's request form or state for an item (pages_release.cpp).
+std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf,
+                  const std::string& nav = "", const std::function<std::string(const DropItem&)>& release_cell = {});
 std::string not_found(Lang t);
+
+// The frame of every page: header (zone, who, sign-out, language), title, body.
+std::string layout(Lang t, const std::string& title, const std::string& who, const std::string& csrf,
+                   const std::string& zone_label, const std::string& body, const std::string& page_id);
+const char* verdict_label(Lang t, const std::string& verdict);  // "無害化済み" ...
 std::string audit(Lang t, const std::string& who, const AuditQuery& query, const AuditResult& result,
                   const std::string& csrf, const std::string& csv_link);
 
 // Plain-language lines of what the gateway did to an item ("PDF を画像化しました", ...).
 std::vector<std::string> report_lines(const DropItem& item);
+// The same for any item report (a kept mail's): `reason_for_all` first.
+std::vector<std::string> report_lines(const nlohmann::json& report, const std::string& reason_for_all,
+                                      const std::string& name);
 
 std::string_view stylesheet();
 std::string_view script();

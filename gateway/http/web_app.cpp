@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -11,9 +12,15 @@
 #include "http/audit_search.h"
 #include "http/multipart.h"
 #include "http/pages.h"
+#include "http/pages_release.h"
+#include "http/web_app_detail.h"
 #include "queue/durable_io.h"
 
 namespace mukaika::http {
+
+using webapp_detail::form_value;
+using webapp_detail::html;
+using webapp_detail::lang_of;
 
 namespace {
 
@@ -35,11 +42,6 @@ Response error_json(int status, const std::string& code, const std::string& ja, 
   return Response::json(status, j.dump());
 }
 
-std::string form_value(std::string_view body, std::string_view name) {
-  RequestHead h;
-  h.query = std::string(body);
-  return h.query_param(name);
-}
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
@@ -55,11 +57,6 @@ Response storage_error(const std::exception& e) {
       .with("Retry-After", "60");
 }
 
-pages::Lang lang_of(const RequestHead& head) {
-  std::string q = head.query_param("lang");
-  if (q.empty()) q = head.cookie(kLangCookie);
-  return pages::Lang{q == "en"};
-}
 
 std::string cookie(const RequestHead& head, const std::string& name, const std::string& value, bool expire = false) {
   std::string c = name + "=" + value + "; Path=/; HttpOnly; SameSite=Strict";
@@ -72,9 +69,25 @@ bool verify_csrf_equal(const std::string& a, const std::string& b) {
   return a.size() == b.size() && !a.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+}  // namespace
+
+namespace webapp_detail {
+
+std::string form_value(std::string_view body, std::string_view name) {
+  RequestHead h;
+  h.query = std::string(body);
+  return h.query_param(name);
+}
+
+pages::Lang lang_of(const RequestHead& head) {
+  std::string q = head.query_param("lang");
+  if (q.empty()) q = head.cookie(kLangCookie);
+  return pages::Lang{q == "en"};
+}
+
 Response html(std::string body) { return Response::text(200, std::move(body), "text/html; charset=utf-8"); }
 
-}  // namespace
+}  // namespace webapp_detail
 
 // Who is asking: an API client, a signed-in person, or nobody.
 bool is_recipient_of(const AccountConfig& account, const nlohmann::json& kept_summary) {
@@ -153,9 +166,19 @@ bool WebApp::may_see(const Caller& caller, const DropItem& item) const {
   if (caller.api_client) return item.uploader == caller.owner();
   if (!caller.account) return false;
   if (zone_ == Zone::Internet) return caller.has_role("uploader") && item.uploader == caller.account->name;
-  return caller.has_role("recipient") &&
-         (item.recipient == caller.account->name ||
-          (!caller.account->department.empty() && item.recipient == caller.account->department));
+  return is_recipient_of_item(*caller.account, item);
+}
+
+bool is_recipient_of_item(const AccountConfig& account, const DropItem& item) {
+  return has_role(account, "recipient") &&
+         (item.recipient == account.name || (!account.department.empty() && item.recipient == account.department));
+}
+
+const AccountConfig* WebApp::signed_in(const RequestHead& head, Session& session) {
+  Caller c = identify(head);
+  if (!c.session || !c.account) return nullptr;
+  session = *c.session;
+  return c.account;
 }
 
 // ----------------------------------------------------------------- uploads
@@ -450,11 +473,12 @@ Response WebApp::sign_in(RequestHead& head) {
   for (const auto& a : config_.accounts)
     if (a.name == name) account = &a;
   const bool ok = account && verify_password(account->password_hash, password);
-  // The Internet side is for uploaders; the LGWAN side for recipients and
-  // for the auditors' and administrators' pages.
+  // The Internet side is for uploaders, and for recipients fetching an
+  // approved original (/originals); the LGWAN side for recipients and for
+  // the approvers', auditors' and administrators' pages.
   const std::vector<std::string> allowed =
       lgwan ? std::vector<std::string>{"recipient", "approver", "administrator", "auditor"}
-            : std::vector<std::string>{"uploader"};
+            : std::vector<std::string>{"uploader", "recipient"};
   if (!ok) {
     limiter_.record_failure(name, head.client_address);
     box_.audit({{"type", "signin"}, {"zone", lgwan ? "lgwan" : "internet"}, {"time", queue_detail::iso8601_local(SysClock::now())}, {"account", name}, {"client_address", head.client_address}, {"ok", false}});
@@ -472,7 +496,10 @@ Response WebApp::sign_in(RequestHead& head) {
   box_.audit({{"type", "signin"}, {"zone", lgwan ? "lgwan" : "internet"}, {"time", queue_detail::iso8601_local(SysClock::now())}, {"account", name}, {"client_address", head.client_address}, {"ok", true}});
   Session s = sessions_.create(Principal{account->name, account->roles, {lgwan ? "lgwan" : "internet"}});
   const bool recipient = std::find(account->roles.begin(), account->roles.end(), "recipient") != account->roles.end();
-  return Response::redirect(lgwan && !recipient ? "/audit" : "/")
+  const bool uploader = has_role(*account, "uploader");
+  const char* home = lgwan ? (recipient ? "/" : has_role(*account, "approver") ? "/approvals" : "/audit")
+                           : (uploader ? "/" : "/originals");
+  return Response::redirect(home)
       .with("Set-Cookie", cookie(head, session_cookie(zone_), s.id))
       .with("Set-Cookie", cookie(head, pre_cookie(zone_), "", true));
 }
@@ -503,7 +530,8 @@ Response WebApp::page(const RequestHead& head) {
     if (!caller.session) return Response::redirect("/signin");
     const std::string who = caller.account->display_name.empty() ? caller.account->name : caller.account->display_name;
     if (zone_ == Zone::Internet) {
-      if (!caller.has_role("uploader")) return Response::redirect("/signin");
+      if (!caller.has_role("uploader"))
+        return Response::redirect(caller.has_role("recipient") ? "/originals" : "/signin");
       if (head.path == "/receipt") {
         std::vector<DropItem> items;
         std::string ids = head.query_param("ids");
@@ -524,9 +552,27 @@ Response WebApp::page(const RequestHead& head) {
       }
     } else {
       if (!caller.has_role("recipient"))
-        return Response::redirect(caller.has_role("auditor") || caller.has_role("administrator") ? "/audit" : "/signin");
+        return Response::redirect(caller.has_role("approver")                                         ? "/approvals"
+                                  : caller.has_role("auditor") || caller.has_role("administrator") ? "/audit"
+                                                                                                   : "/signin");
       auto items = box_.list([&](const DropItem& i) { return may_see(caller, i); });
-      r = html(pages::inbox(t, who, items, caller.session->csrf_token));
+      // Each item's latest release request of this account, read once.
+      std::map<std::string, ReleaseRequest> requests;
+      std::function<std::string(const DropItem&)> release_cell;
+      if (releases_) {
+        for (auto& q : releases_->list([&](const ReleaseRequest& q) { return q.requester == caller.account->name; }))
+          requests.emplace(q.subject, std::move(q));  // newest first: the first one stays
+        release_cell = [&](const DropItem& i) -> std::string {
+          if (i.status == ItemStatus::Queued || i.status == ItemStatus::Processing) return "";
+          auto it = requests.find("file:" + i.id);
+          return pages::release_cell(t, "/files/" + i.id + "/release",
+                                     it == requests.end() ? std::nullopt : std::optional<ReleaseRequest>(it->second),
+                                     caller.session->csrf_token);
+        };
+      }
+      r = html(pages::inbox(t, who, items, caller.session->csrf_token,
+                            releases_ ? pages::nav(t, *caller.account, true, config_.release.deliver_to_lgwan) : "",
+                            release_cell));
     }
   }
   if (!head.query_param("lang").empty()) r.with("Set-Cookie", cookie(head, kLangCookie, t.en ? "en" : "ja"));
@@ -616,6 +662,10 @@ Decision WebApp::decide(RequestHead& head) {
                                 css ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8");
     return Decision::respond(std::move(r));
   }
+  if (release_path(p)) {
+    if (auto d = release_route(head)) return std::move(*d);
+    return not_found();
+  }
   if (p == "/signin") {
     if (get) return Decision::respond(page(head));
     if (m == "POST") return Decision::read_body(kFormLimit);
@@ -664,6 +714,7 @@ Decision WebApp::decide(RequestHead& head) {
 }
 
 Response WebApp::handle(RequestHead& head) {
+  if (release_path(head.path)) return release_handle(head);
   if (head.path == "/audit" || head.path == "/audit.csv") return audit_page(head, head.path == "/audit.csv");
   if (head.path == "/signin") return sign_in(head);
   if (head.path == "/signout") {

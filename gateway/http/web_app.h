@@ -21,12 +21,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config.h"
 #include "http/auth.h"
 #include "http/drop_box.h"
 #include "http/http_server.h"
+#include "http/release_desk.h"
 #include "queue/quarantine.h"
 
 namespace mukaika::http {
@@ -45,6 +47,9 @@ class WebApp : public Application {
   // The quarantine, for pages about a mail (/mail/<queue_id>): its report,
   // its original. None: mail pages answer 404.
   void set_quarantine(const Quarantine* quarantine) { quarantine_ = quarantine; }
+  // Release of originals (web_app_release.cpp): requests, approvals and the
+  // requester's downloads. None: those pages answer 404.
+  void set_release_desk(ReleaseDesk* desk) { releases_ = desk; }
   // For /metrics: how many workers were replaced (none: not shown).
   void set_worker_restarts(std::function<std::uint64_t()> f) { worker_restarts_ = std::move(f); }
 
@@ -62,6 +67,26 @@ class WebApp : public Application {
   Response audit_page(const RequestHead& head, bool csv);
   bool may_see(const Caller& caller, const DropItem& item) const;
   bool valid_recipient(const std::string& recipient) const;
+  // The signed-in account of this zone's session cookie (nullptr: none).
+  const AccountConfig* signed_in(const RequestHead& head, Session& session);
+  // web_app_release.cpp: the routes of the release of originals.
+  static bool release_path(std::string_view path);
+  std::optional<Decision> release_route(RequestHead& head);
+  Response release_handle(RequestHead& head);
+  Response mail_page(const RequestHead& head, const AccountConfig& account, const Session& session,
+                     const std::string& queue_id);
+  Response release_request(const RequestHead& head, const AccountConfig& account, const std::string& subject);
+  Response requests_page(const RequestHead& head, const AccountConfig& account, const Session& session);
+  Response approvals_page(const RequestHead& head, const AccountConfig& account, const Session& session);
+  Response release_decision(const RequestHead& head, const AccountConfig& account, const std::string& id);
+  Response originals_page(const RequestHead& head, const AccountConfig& account, const Session& session);
+  Response original_content(const RequestHead& head, const AccountConfig& account, const std::string& id);
+  // Tells the requester of a decision by mail (their first `mail` address);
+  // false when the notice could not be queued (recorded and audited).
+  bool notify_requester(const ReleaseRequest& r);
+  // What the desk needs to know of a subject now (name, verdict, infected);
+  // nullopt when it no longer exists.
+  std::optional<SubjectFacts> subject_facts(const std::string& subject) const;
 
   Zone zone_;
   const Config& config_;
@@ -70,11 +95,17 @@ class WebApp : public Application {
   SignInLimiter limiter_;
   std::function<std::uint64_t()> worker_restarts_;
   const Quarantine* quarantine_ = nullptr;
+  ReleaseDesk* releases_ = nullptr;
 };
 
 // Whether a kept mail (Quarantine::summary) is addressed to `account`: one
 // of its envelope recipients is one of the account's `mail` addresses
 // (compared without regard to case).
 bool is_recipient_of(const AccountConfig& account, const nlohmann::json& kept_summary);
+// Whether an uploaded file is addressed to `account` (a recipient: to their
+// name or their department). The LGWAN inbox and its requests follow this.
+bool is_recipient_of_item(const AccountConfig& account, const DropItem& item);
+// Who may see the page of a kept mail: its recipients, approvers and administrators.
+bool may_view_mail(const AccountConfig& account, const nlohmann::json& kept_summary);
 
 }  // namespace mukaika::http

@@ -123,7 +123,7 @@ std::optional<nlohmann::json> Quarantine::summary(const std::string& queue_id) c
   return j;
 }
 
-std::size_t Quarantine::expire(Clock::time_point now) {
+std::size_t Quarantine::expire(Clock::time_point now, std::vector<std::string>* days) {
   return as_quarantine_error([&] {
     const auto oldest_kept = local_day(now) - std::chrono::days(keep_days_);
     std::size_t removed = 0;
@@ -135,6 +135,7 @@ std::size_t Quarantine::expire(Clock::time_point now) {
       for (const auto& f : fs::directory_iterator(entry.path()))
         if (f.path().extension() == ".eml") ++removed;
       fs::remove_all(entry.path());
+      if (days) days->push_back(entry.path().filename().string());
       changed = true;
     }
     if (changed) fsync_dir(dir_);

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -54,8 +55,9 @@ class Quarantine {
   std::optional<nlohmann::json> summary(const std::string& queue_id) const;
 
   // Removes day directories older than keep_days; returns how many messages
-  // (.eml files) went with them. Throws QuarantineError.
-  std::size_t expire(std::chrono::system_clock::time_point now);
+  // (.eml files) went with them and, when `days` is given, adds the names
+  // of the removed days to it (for the audit record). Throws QuarantineError.
+  std::size_t expire(std::chrono::system_clock::time_point now, std::vector<std::string>* days = nullptr);
 
   const std::filesystem::path& dir() const { return dir_; }
   int keep_days() const { return keep_days_; }

@@ -260,7 +260,17 @@ void QueueManager::expire_if_due() {
   if (now < next_expiry_) return;
   next_expiry_ = now + options_.quarantine_expiry_interval;
   try {
-    if (auto n = parts_.quarantine.expire(now)) log("quarantine: expired " + std::to_string(n) + " original(s)");
+    std::vector<std::string> days;
+    if (auto n = parts_.quarantine.expire(now, &days)) {
+      log("quarantine: expired " + std::to_string(n) + " original(s)");
+      // Accountable: how many originals the retention removed, and of which days.
+      std::sort(days.begin(), days.end());
+      parts_.audit.append({{"type", "quarantine_expired"},
+                           {"time", queue_detail::iso8601_local(now)},
+                           {"count", n},
+                           {"days", days},
+                           {"keep_days", parts_.quarantine.keep_days()}});
+    }
   } catch (const std::exception& e) {
     log(e.what());
   }
