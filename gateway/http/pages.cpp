@@ -251,6 +251,7 @@ table.items th,table.items td{border:1px solid #ccd;padding:.4em;vertical-align:
 table.items ul{margin:0;padding-left:1.2em}
 .thumb img{max-width:96px;max-height:96px;border:1px solid #ccd}
 .status-done,.verdict-clean,.verdict-sanitized{color:#064}.status-blocked,.status-failed,.verdict-blocked,.verdict-failed{color:#a00;font-weight:bold}
+nav.pages{margin:.5em 0 1em}nav.pages a{margin-right:1.2em}.release-form{margin-top:.4em}.release-form input{min-width:14em}
 tr.picked{opacity:.6}.actions form{display:inline;margin-left:.5em}.actions button{padding:.2em .6em}
 )CSS";
 }

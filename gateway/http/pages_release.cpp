@@ -18,9 +18,6 @@ std::string hidden_csrf(const std::string& csrf) {
   return "<input type=\"hidden\" name=\"csrf\" value=\"" + escape(csrf) + "\">";
 }
 
-std::string flash_html(const std::string& flash) {
-  return flash.empty() ? std::string() : "<p class=\"notice\" id=\"flash\" role=\"status\">" + escape(flash) + "</p>\n";
-}
 
 void report_html(std::ostringstream& b, Lang t, const SubjectReport& r) {
   b << "<span class=\"verdict verdict-" << escape(r.verdict) << "\">" << verdict_label(t, r.verdict) << "</span>";
@@ -52,6 +49,23 @@ std::string state_html(Lang t, const ReleaseRequest& r) {
 }
 
 }  // namespace
+
+std::string flash_html(const std::string& flash) {
+  return flash.empty() ? std::string() : "<p class=\"notice\" id=\"flash\" role=\"status\">" + escape(flash) + "</p>\n";
+}
+
+std::string release_flash(Lang t, const std::string& code) {
+  if (code == "pending") return t("原本を申請しました。承認を待っています。", "Requested. Waiting for approval.");
+  if (code == "refused")
+    return t("ウイルスが検出された原本は取り出せません。申請は記録されました。",
+             "An infected original is never released. The attempt was recorded.");
+  if (code == "approved") return t("承認しました。申請者に通知しました。", "Approved. The requester has been told.");
+  if (code == "rejected") return t("却下しました。申請者に通知しました。", "Rejected. The requester has been told.");
+  if (code == "approved-quiet" || code == "rejected-quiet")
+    return t("決裁しました。通知メールは送れませんでした (監査ログに記録しました)。",
+             "Decided. The notice mail could not be queued (recorded in the audit log).");
+  return "";
+}
 
 const char* release_state_label(Lang t, ReleaseState s) {
   switch (s) {

@@ -66,6 +66,11 @@ std::string approvals(Lang t, const std::string& who, const std::string& nav, co
 std::string originals(Lang t, const std::string& who, const std::string& nav, const std::string& csrf, bool lgwan,
                       const std::vector<ReleaseRequest>& list, std::chrono::system_clock::time_point now);
 
+// The message after a redirect (?release=<code>), from a fixed list only; "" for others.
+std::string release_flash(Lang t, const std::string& code);
+// A status line for a flash message ("" for none).
+std::string flash_html(const std::string& flash);
+
 // "承認待ち" / "pending" ...
 const char* release_state_label(Lang t, ReleaseState s);
 

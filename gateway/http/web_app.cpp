@@ -571,7 +571,9 @@ Response WebApp::page(const RequestHead& head) {
         };
       }
       r = html(pages::inbox(t, who, items, caller.session->csrf_token,
-                            releases_ ? pages::nav(t, *caller.account, true, config_.release.deliver_to_lgwan) : "",
+                            releases_ ? pages::nav(t, *caller.account, true, config_.release.deliver_to_lgwan) +
+                                            pages::flash_html(pages::release_flash(t, head.query_param("release")))
+                                      : "",
                             release_cell));
     }
   }

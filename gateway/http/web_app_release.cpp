@@ -54,21 +54,6 @@ const nlohmann::json& member(const nlohmann::json& j, const char* key) {
   return it == j.end() ? none : *it;
 }
 
-// A flash message after a redirect (?release=...), from a fixed list only.
-std::string flash_of(const RequestHead& head, const pages::Lang& t) {
-  const std::string f = head.query_param("release");
-  if (f == "pending") return t("原本を申請しました。承認を待っています。", "Requested. Waiting for approval.");
-  if (f == "refused")
-    return t("ウイルスが検出された原本は取り出せません。申請は記録されました。",
-             "An infected original is never released. The attempt was recorded.");
-  if (f == "approved") return t("承認しました。申請者に通知しました。", "Approved. The requester has been told.");
-  if (f == "rejected") return t("却下しました。申請者に通知しました。", "Rejected. The requester has been told.");
-  if (f == "approved-quiet" || f == "rejected-quiet")
-    return t("決裁しました。通知メールは送れませんでした (監査ログに記録しました)。",
-             "Decided. The notice mail could not be queued (recorded in the audit log).");
-  return "";
-}
-
 }  // namespace
 
 bool may_view_mail(const AccountConfig& account, const nlohmann::json& kept_summary) {
@@ -166,7 +151,7 @@ Response WebApp::mail_page(const RequestHead& head, const AccountConfig& account
   m.may_request = is_recipient_of(account, *kept);
   const auto request = releases_->latest("mail:" + queue_id, account.name);
   return html(pages::mail(t, account.display_name, pages::nav(t, account, true, config_.release.deliver_to_lgwan),
-                          session.csrf_token, m, request, flash_of(head, t)));
+                          session.csrf_token, m, request, pages::release_flash(t, head.query_param("release"))));
 }
 
 Response WebApp::release_request(const RequestHead& head, const AccountConfig& account, const std::string& subject) {
@@ -199,7 +184,7 @@ Response WebApp::requests_page(const RequestHead& head, const AccountConfig& acc
   auto list = releases_->list([&](const ReleaseRequest& r) { return r.requester == account.name; });
   return html(pages::requests(t, account.display_name, pages::nav(t, account, true, config_.release.deliver_to_lgwan),
                               session.csrf_token, list, config_.http.internet.public_url + "originals",
-                              flash_of(head, t)));
+                              pages::release_flash(t, head.query_param("release"))));
 }
 
 Response WebApp::approvals_page(const RequestHead& head, const AccountConfig& account, const Session& session) {
@@ -233,7 +218,7 @@ Response WebApp::approvals_page(const RequestHead& head, const AccountConfig& ac
   }
   return html(pages::approvals(t, account.display_name,
                                pages::nav(t, account, true, config_.release.deliver_to_lgwan), session.csrf_token,
-                               pending, decided, flash_of(head, t)));
+                               pending, decided, pages::release_flash(t, head.query_param("release"))));
 }
 
 Response WebApp::release_decision(const RequestHead& head, const AccountConfig& account, const std::string& id) {

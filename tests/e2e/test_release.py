@@ -254,7 +254,7 @@ class UploadReleaseTests(ReleaseCase):
 class MailReleaseTests(ReleaseCase):
     def test_mail_page_request_and_rejection(self):
         self.start_release()
-        qid = self.mailed("exe-named-pdf.eml")
+        qid = self.mailed("html-only.eml")
         staff = self.sign_in(self.lgwan_port, "demo-staff")
         r, page = self.get(staff, "/mail/" + qid)
         self.assertEqual(r.status, 200)
