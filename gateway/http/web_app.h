@@ -27,7 +27,9 @@
 #include "http/auth.h"
 #include "http/drop_box.h"
 #include "http/http_server.h"
+#include "mta_types.h"
 #include "queue/quarantine.h"
+#include "relay/dsn.h"
 
 namespace mukaika::http {
 
@@ -45,6 +47,17 @@ class WebApp : public Application {
   // The quarantine, for pages about a mail (/mail/<queue_id>): its report,
   // its original. None: mail pages answer 404.
   void set_quarantine(const Quarantine* quarantine) { quarantine_ = quarantine; }
+  // Queues a mail to LGWAN-side staff through the spool and the relay (a
+  // decision notice, the contents of a held archive): envelope, the whole
+  // RFC 5322 message (make_gateway_mail), a kind for the spool ("notice").
+  // Returns the queue id; throws when it could not be stored.
+  using MailSender =
+      std::function<std::string(const Envelope& envelope, const std::string& message, const std::string& kind)>;
+  // `options`: host name and language for make_gateway_mail (set `now` per mail).
+  void set_mail_sender(MailSender sender, BounceOptions options) {
+    send_mail_ = std::move(sender);
+    mail_options_ = std::move(options);
+  }
   // For /metrics: how many workers were replaced (none: not shown).
   void set_worker_restarts(std::function<std::uint64_t()> f) { worker_restarts_ = std::move(f); }
 
@@ -70,6 +83,8 @@ class WebApp : public Application {
   SignInLimiter limiter_;
   std::function<std::uint64_t()> worker_restarts_;
   const Quarantine* quarantine_ = nullptr;
+  MailSender send_mail_;  // none: no mails are sent (the pages still say what was decided)
+  BounceOptions mail_options_;
 };
 
 // Whether a kept mail (Quarantine::summary) is addressed to `account`: one
