@@ -19,6 +19,7 @@
 #include "http/pages_release.h"
 #include "http/web_app.h"
 #include "http/web_app_detail.h"
+#include "queue/durable_io.h"
 
 namespace mukaika::http {
 
@@ -301,8 +302,55 @@ Response WebApp::original_content(const RequestHead& head, const AccountConfig& 
 }
 
 bool WebApp::notify_requester(const ReleaseRequest& r) {
-  (void)r;  // the mail notice comes with the mail sender seam
-  return true;
+  const AccountConfig* requester = nullptr;
+  for (const auto& a : config_.accounts)
+    if (a.name == r.requester) requester = &a;
+  // Nobody to write to: the pages tell them (that is not a failure).
+  if (!send_mail_ || !requester || requester->mail.empty()) return true;
+  GatewayMail m;
+  m.recipient = requester->mail.front();
+  const bool approved = r.state == ReleaseState::Approved;
+  const std::string until = queue_detail::iso8601_local(r.expires).substr(0, 16);
+  const std::string where = r.policy_exception ? config_.http.lgwan.public_url + "originals"
+                                               : config_.http.internet.public_url + "originals";
+  if (approved) {
+    m.subject_ja = "原本の取り出しが承認されました: " + r.name;
+    m.subject_en = "Release of the original approved: " + r.name;
+    m.body_ja = "申請された原本「" + r.name + "」の取り出しが " + r.decided_by + " により承認されました。\n\n" +
+                (r.policy_exception ? "LGWAN 接続系の画面 (ポリシー上の例外) で受け取れます:\n"
+                                    : "インターネット接続系の画面で、同じアカウントでサインインして受け取ってください:\n") +
+                "  " + where + "\n期限: " + until + "\n" + (r.comment.empty() ? "" : "コメント: " + r.comment + "\n") +
+                "\n原本は無害化されていません。開くときは十分注意してください。\n";
+    m.body_en = "Your request for the original of \"" + r.name + "\" was approved by " + r.decided_by + ".\n\n" +
+                (r.policy_exception ? "Download it on the LGWAN-side page (a policy exception):\n"
+                                    : "Sign in with the same account on the Internet-side page to download it:\n") +
+                "  " + where + "\nUntil: " + until + "\n" + (r.comment.empty() ? "" : "Comment: " + r.comment + "\n") +
+                "\nThe original is not sanitized. Open it with care.\n";
+  } else {
+    m.subject_ja = "原本の取り出しは却下されました: " + r.name;
+    m.subject_en = "Release of the original rejected: " + r.name;
+    m.body_ja = "申請された原本「" + r.name + "」の取り出しは " + r.decided_by + " により却下されました。\n" +
+                (r.comment.empty() ? "" : "コメント: " + r.comment + "\n");
+    m.body_en = "Your request for the original of \"" + r.name + "\" was rejected by " + r.decided_by + ".\n" +
+                (r.comment.empty() ? "" : "Comment: " + r.comment + "\n");
+  }
+  try {
+    BounceOptions o = mail_options_;
+    o.now = std::chrono::system_clock::now();
+    Envelope envelope;
+    envelope.recipients = {m.recipient};
+    envelope.received = o.now;
+    send_mail_(envelope, make_gateway_mail(m, o), "notice");
+    return true;
+  } catch (const std::exception& e) {
+    // The decision stands; the failure is on the request and in the audit log.
+    try {
+      releases_->record_notice_failure(r.id, e.what());
+    } catch (const std::exception&) {
+      // Already failing storage: the decision's own records are written.
+    }
+    return false;
+  }
 }
 
 }  // namespace mukaika::http

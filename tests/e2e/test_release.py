@@ -10,6 +10,8 @@ as a policy exception in the audit log.
 
 Environment: MUKAIKA_BIN (the binary), MUKAIKA_SAMPLES (samples/).
 """
+import email
+import email.policy
 import glob
 import json
 import os
@@ -71,6 +73,9 @@ class ReleaseCase(DropBoxCase):
         self.start('[release]\ndir = "%s"\ndeliver_to_lgwan = %s\n%s'
                    % (self.path("releases"), "true" if deliver_to_lgwan else "false", ACCOUNTS))
 
+    def inet_base(self):
+        return "http://127.0.0.1:%d" % self.inet_port
+
     def sign_in(self, port, name):
         r, page = self.request(port, "GET", "/signin", token=None)
         self.assertEqual(r.status, 200)
@@ -107,6 +112,18 @@ class ReleaseCase(DropBoxCase):
                                      and a.get("message_id", "") in data.decode("latin-1")
                                      and a.get("message_id")), None), 120, "the mail to be sanitized")
         return rec["queue_id"]
+
+    def notices(self, to):
+        """The gateway's own mails in the LGWAN Maildir for `to`: (subject, text of every part)."""
+        out = []
+        for f in glob.glob(self.path("maildir", "new", "*")):
+            with open(f, "rb") as fh:
+                m = email.message_from_binary_file(fh, policy=email.policy.default)
+            if to not in str(m["To"]) or "sender@example.com" in str(m.get("From", "")):
+                continue
+            text = "".join(p.get_content() for p in m.walk() if p.get_content_type() == "text/plain")
+            out.append((str(m["Subject"]), text))
+        return out
 
     def releases(self, type_):
         return [a for a in self.audit() if a.get("type") == type_]
@@ -168,6 +185,12 @@ class UploadReleaseTests(ReleaseCase):
         self.assertEqual((approved["id"], approved["by"], approved["policy_exception"]), (rid, "demo-approver", False))
         r, _ = self.post(approver, "/approvals/" + rid, {"decision": "reject"})
         self.assertEqual(r.status, 409)  # decided once
+        # The requester is told by mail (spooled, relayed to the LGWAN side), with where and until when.
+        notice = wait_for(lambda: next((n for n in self.notices("staff@city.example.lg.jp")
+                                        if "承認されました" in n[0]), None), 60, "the approval notice")
+        self.assertIn(self.inet_base() + "/originals", notice[1])
+        self.assertIn("業務上必要と認める", notice[1])
+        self.assertIn("approved", notice[1])
 
         # Not on the LGWAN side (policy: Internet side).
         r, _ = self.get(staff, "/originals")
@@ -278,6 +301,9 @@ class MailReleaseTests(ReleaseCase):
         r, _ = self.post(approver, "/approvals/" + rid, {"decision": "reject", "comment": "差出人に再送を依頼してください"})
         self.assertEqual(r.status, 303)
         self.assertEqual(self.releases("release.rejected")[-1]["detail"], "差出人に再送を依頼してください")
+        notice = wait_for(lambda: next((n for n in self.notices("staff@city.example.lg.jp")
+                                        if "却下されました" in n[0]), None), 60, "the rejection notice")
+        self.assertIn("差出人に再送を依頼してください", notice[1])
         r, page = self.get(staff, "/requests")
         self.assertIn("却下", page.decode())
         self.assertIn("差出人に再送を依頼してください", page.decode())
