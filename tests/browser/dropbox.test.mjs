@@ -13,74 +13,14 @@
 //   English: ?lang=en shows the English page and English error.
 //   Every page must load without script errors or CSP violations.
 //
-// Environment: MUKAIKA_BIN (the binary, required), MUKAIKA_SAMPLES
-// (samples/, default <repo>/samples), MUKAIKA_ARTIFACTS (screenshots and the
-// daemon's log, default <repo>/build/browser-artifacts), MUKAIKA_CHROMIUM
-// (default /usr/bin/chromium), MUKAIKA_E2E_KEEP=1 keeps the temp dir.
-// Exit status: 0 passed, 1 failed, 77 skipped (no Chromium or no
-// playwright-core: run `npm ci --prefix tests/browser`).
-import { spawn } from 'node:child_process';
+// Environment and exit status: see harness.mjs.
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
-import { createRequire } from 'node:module';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.dirname(path.dirname(HERE));
-const SAMPLES = process.env.MUKAIKA_SAMPLES || path.join(REPO, 'samples');
-const BIN = process.env.MUKAIKA_BIN || '';
-const CHROMIUM = process.env.MUKAIKA_CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = path.resolve(process.env.MUKAIKA_ARTIFACTS || path.join(REPO, 'build', 'browser-artifacts'));
-const KEEP = process.env.MUKAIKA_E2E_KEEP === '1';
-const SKIP = 77;
-
-function skip(why) {
-  console.log('SKIP: ' + why);
-  process.exit(SKIP);
-}
-
-if (!BIN || !fs.existsSync(BIN)) {
-  console.error('MUKAIKA_BIN is not set or not a file: ' + JSON.stringify(BIN));
-  process.exit(1);
-}
-if (!fs.existsSync(CHROMIUM)) skip(CHROMIUM + ' is missing (apt-get install chromium; deploy/install-deps.sh does)');
-if (!fs.existsSync(path.join(HERE, 'node_modules', 'playwright-core')))
-  skip('tests/browser/node_modules/playwright-core is missing (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser)');
-const { chromium } = createRequire(path.join(HERE, 'package.json'))('playwright-core');
-
-// ------------------------------------------------------------------ helpers
-
-class Failure extends Error {}
-function check(cond, what) {
-  if (!cond) throw new Failure(what);
-}
-function eq(actual, expected, what) {
-  if (actual !== expected) throw new Failure(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const c = net.connect({ host: '127.0.0.1', port });
-    c.once('connect', () => { c.destroy(); resolve(true); });
-    c.once('error', () => resolve(false));
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+import {
+  ARTIFACTS, SAMPLES, check, eq, inTmp, newPage, run, shot, signIn, startDaemon, texts,
+} from './harness.mjs';
 
 // A real, small RGB PNG (a gradient), so the sanitizer re-encodes an image
 // and the inbox has a thumbnail to show.
@@ -124,97 +64,6 @@ function makePng(width, height) {
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }
-
-// ------------------------------------------------------------------ daemon
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mukaika-browser-'));
-const inTmp = (...p) => path.join(tmp, ...p);
-let daemon = null;
-let daemonExit = null;
-
-async function startDaemon() {
-  const [smtp, inet, lgwan] = [await freePort(), await freePort(), await freePort()];
-  const toml = (s) => JSON.stringify(s);  // a TOML basic string is close enough for these paths
-  const config = [
-    '[antivirus]', `database = ${toml(path.join(SAMPLES, 'clamav'))}`,
-    '[smtp]', `listen = "127.0.0.1:${smtp}"`,
-    '[relay]', `maildir = ${toml(inTmp('maildir'))}`,
-    '[spool]', `dir = ${toml(inTmp('spool'))}`,
-    '[quarantine]', `dir = ${toml(inTmp('quarantine'))}`,
-    '[audit]', `log = ${toml(inTmp('audit.jsonl'))}`,
-    '[http]', 'max_upload_bytes = 20971520', 'request_timeout_seconds = 10',
-    '[http.internet]', `listen = "127.0.0.1:${inet}"`,
-    '[http.lgwan]', `listen = "127.0.0.1:${lgwan}"`,
-    '[dropbox]', `dir = ${toml(inTmp('dropbox'))}`,
-    '',
-  ].join('\n');
-  fs.writeFileSync(inTmp('mukaika.toml'), config);
-  const log = fs.openSync(inTmp('daemon.log'), 'a');
-  daemon = spawn(BIN, ['serve', '--config', inTmp('mukaika.toml')], { cwd: tmp, stdio: ['ignore', log, log] });
-  daemon.on('exit', (code, signal) => { daemonExit = signal || code; });
-  const deadline = Date.now() + 60000;
-  for (;;) {
-    if (daemonExit !== null) throw new Failure(`mukaika serve exited with ${daemonExit}:\n${daemonLog()}`);
-    if ((await canConnect(inet)) && (await canConnect(lgwan))) break;
-    if (Date.now() > deadline) throw new Failure('mukaika serve did not listen within 60 s');
-    await sleep(200);
-  }
-  return { inet: `http://127.0.0.1:${inet}`, lgwan: `http://127.0.0.1:${lgwan}` };
-}
-
-function daemonLog() {
-  try { return fs.readFileSync(inTmp('daemon.log'), 'utf8'); } catch { return ''; }
-}
-
-async function stopDaemon() {
-  if (!daemon || daemonExit !== null) return;
-  const exited = new Promise((r) => daemon.once('exit', r));
-  daemon.kill('SIGTERM');
-  const t = setTimeout(() => daemon.kill('SIGKILL'), 30000);
-  await exited;
-  clearTimeout(t);
-}
-
-// ------------------------------------------------------------------ pages
-
-const problems = [];  // script errors and CSP violations seen on any page
-let currentPage = null;  // photographed when a step fails
-
-async function newPage(browser, label) {
-  // One context per zone, like two different PCs: both listeners are on
-  // 127.0.0.1 here and cookies do not tell ports apart.
-  const context = await browser.newContext({ acceptDownloads: true, locale: 'ja-JP', viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  currentPage = page;
-  page.setDefaultTimeout(30000);
-  page.on('pageerror', (e) => problems.push(`${label}: script error: ${e.message}`));
-  page.on('console', (m) => {
-    const text = m.text();
-    const where = (m.location() && m.location().url) || '';
-    // Expected: no favicon, and the 401/403/429 of a refused sign-in.
-    if (/^Failed to load resource/.test(text) && /\/(favicon\.ico|signin)$/.test(new URL(where || 'x:/').pathname)) return;
-    if (m.type() === 'error' || /Content Security Policy/i.test(text)) problems.push(`${label}: console ${m.type()}: ${text} (${where})`);
-  });
-  return page;
-}
-
-let shotNo = 0;
-async function shot(page, name) {
-  const file = path.join(ARTIFACTS, `${String(++shotNo).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  console.log('  screenshot ' + path.relative(process.cwd(), file));
-}
-
-async function signIn(page, base, name, password) {
-  await page.goto(base + '/');
-  check(new URL(page.url()).pathname === '/signin', `${base}/ without a session redirects to /signin, not ${page.url()}`);
-  await page.fill('#name', name);
-  await page.fill('#password', password);
-  const [response] = await Promise.all([page.waitForNavigation(), page.click('#signin')]);
-  return response;
-}
-
-const texts = (page, sel) => page.locator(sel).allInnerTexts();
 
 // ------------------------------------------------------------------ steps
 
@@ -402,9 +251,7 @@ async function english(browser, urls) {
 
 // ------------------------------------------------------------------ main
 
-async function main() {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  for (const f of fs.readdirSync(ARTIFACTS)) if (/\.(png|pdf|log)$/.test(f)) fs.rmSync(path.join(ARTIFACTS, f));
+async function main(browser) {
   const png = inTmp('地図.png');
   const pngSize = [120, 80];
   fs.writeFileSync(png, makePng(...pngSize));
@@ -414,34 +261,10 @@ async function main() {
   const files = { pdf, png, pngSize, names: ['見積書.pdf', '地図.png'], note: '至急: 見積と地図です' };
 
   const urls = await startDaemon();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   console.log(`chromium ${browser.version()}, internet ${urls.inet}, lgwan ${urls.lgwan}`);
-  try {
-    const ids = await internetSide(browser, urls, files);
-    await lgwanSide(browser, urls, files, ids);
-    await english(browser, urls);
-  } catch (e) {
-    if (currentPage && !currentPage.isClosed()) await shot(currentPage, 'failure').catch(() => {});
-    throw e;
-  } finally {
-    await browser.close();
-  }
-  check(problems.length === 0, 'script errors or CSP violations:\n  ' + problems.join('\n  '));
+  const ids = await internetSide(browser, urls, files);
+  await lgwanSide(browser, urls, files, ids);
+  await english(browser, urls);
 }
 
-let status = 0;
-try {
-  await main();
-  console.log('PASS: browser tests of the drop box');
-} catch (e) {
-  status = 1;
-  console.error('FAIL: ' + (e instanceof Failure ? e.message : e.stack || e));
-  if (problems.length) console.error('also seen:\n  ' + problems.join('\n  '));
-} finally {
-  await stopDaemon();
-  try { fs.copyFileSync(inTmp('daemon.log'), path.join(ARTIFACTS, 'daemon.log')); } catch { /* no log */ }
-  if (status) console.error('daemon log (also in artifacts):\n' + daemonLog().split('\n').slice(-40).join('\n'));
-  if (KEEP) console.error('kept ' + tmp);
-  else fs.rmSync(tmp, { recursive: true, force: true });
-}
-process.exit(status);
+run('browser tests of the drop box', main);
