@@ -87,6 +87,29 @@ TEST_F(AuditSearchTest, CsvForExcel) {
   EXPECT_NE(audit_csv({tricky}).find("\"a \"\"quoted\"\", name\r\nnext\"\r\n"), std::string::npos);
 }
 
+TEST(AuditSearch, ReleasesAndRetentionAreRows) {
+  const fs::path path = fs::temp_directory_path() / ("audit_search_release_" + std::to_string(::getpid()) + ".jsonl");
+  {
+    std::ofstream out(path);
+    out << R"({"type":"release.approved","id":"r1","time":"2026-12-07T10:00:00.000+09:00","subject":"mail:q1","name":"<m1@example.jp>","requester":"sato","by":"kacho","state":"approved","detail":"業務上必要","policy_exception":true})" "\n"
+        << R"({"type":"quarantine_expired","time":"2026-12-08T00:00:00.000+09:00","count":3,"days":["2026-11-20","2026-11-21"],"keep_days":14})" "\n";
+  }
+  AuditResult r = search_audit(path, {});
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[1].type, "release.approved");
+  EXPECT_EQ(r.rows[1].id, "r1");
+  EXPECT_EQ(r.rows[1].sender, "kacho");
+  EXPECT_EQ(r.rows[1].recipients, "sato");
+  EXPECT_EQ(r.rows[1].verdict, "approved");
+  EXPECT_EQ(r.rows[1].detail, "mail:q1 <m1@example.jp>: 業務上必要 [policy_exception]");
+  EXPECT_EQ(r.rows[0].detail, "3: 2026-11-20 2026-11-21");
+  AuditQuery q;
+  q.sender = "kacho";  // who decided
+  EXPECT_EQ(search_audit(path, q).rows.size(), 1u);
+  EXPECT_NE(audit_csv(r.rows).find("release.approved,r1,kacho,sato"), std::string::npos);
+  fs::remove(path);
+}
+
 TEST(AuditSearch, MissingLogIsEmpty) {
   EXPECT_TRUE(search_audit("/nonexistent/audit.jsonl", {}).rows.empty());
 }

@@ -217,6 +217,9 @@ TEST_F(DropBoxTest, ExpiryRemovesOldItemsAndRecordsIt) {
   EXPECT_FALSE(box->find(item.id));
   EXPECT_FALSE(fs::exists(dir_ / "box" / "items" / item.id));
   EXPECT_NE(audit_text().find("upload_expired"), std::string::npos);
+  // One record for the run: how many originals, of which day.
+  const std::string day = queue_detail::iso8601_local(item.received).substr(0, 10);
+  EXPECT_NE(audit_text().find(R"("count":1,"days":[")" + day + R"("])"), std::string::npos) << audit_text();
 }
 
 TEST_F(DropBoxTest, ListFiltersNewestFirstAndPickUpIsRecorded) {

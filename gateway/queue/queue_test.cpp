@@ -348,7 +348,10 @@ TEST(Quarantine, ExpireRemovesOldDaysOnly) {
   q.keep("00000000000000000000000d", "edge", env_at(now - 29 * 24h), {});
   q.keep("00000000000000000000000e", "today", env_at(now), {});
   fs::create_directory(tmp.path() / "q" / "operator-notes");  // not a day: left alone
-  EXPECT_EQ(q.expire(now), 3u);
+  std::vector<std::string> days;
+  EXPECT_EQ(q.expire(now, &days), 3u);
+  std::sort(days.begin(), days.end());
+  EXPECT_EQ(days, (std::vector<std::string>{Quarantine::day_name(now - 100 * 24h), Quarantine::day_name(now - 40 * 24h)}));
   EXPECT_FALSE(fs::exists(tmp.path() / "q" / Quarantine::day_name(now - 40 * 24h)));
   EXPECT_FALSE(fs::exists(tmp.path() / "q" / Quarantine::day_name(now - 100 * 24h)));
   EXPECT_TRUE(fs::exists(tmp.path() / "q" / Quarantine::day_name(now - 29 * 24h) / "00000000000000000000000d.eml"));
@@ -846,6 +849,13 @@ TEST(QueueManager, ExpiresTheQuarantineAtStart) {
   rig.quarantine.keep("00000000000000000000000a", "old", env, {});
   rig.make().recover();
   EXPECT_EQ(count_files(rig.tmp.path() / "quarantine"), 0u);
+  // Accountable: the retention's removal is in the audit log, with the count and the day.
+  std::vector<nlohmann::json> expired;
+  for (auto& j : read_audit(rig.audit_path()))
+    if (j.value("type", "") == "quarantine_expired") expired.push_back(j);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0]["count"], 1);
+  EXPECT_EQ(expired[0]["days"], nlohmann::json::array({Quarantine::day_name(env.received)}));
 }
 
 // ---------------------------------------------------------------- crashes
