@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <map>
 
 #include "test_support.h"
@@ -216,6 +217,36 @@ TEST(Config, AccountMailAndPublicUrl) {
   for (const auto& p : check_config_file(bad, registry())) by_line[p.line] += p.message + ";";
   EXPECT_NE(by_line[2].find("public_url"), std::string::npos) << by_line[2];
   EXPECT_NE(by_line[5].find("accounts.mail"), std::string::npos) << by_line[5];
+}
+
+TEST(Config, ReleaseSection) {
+  Config d = load_config(std::nullopt, registry());
+  EXPECT_EQ(d.release.dir, "./var/releases");
+  EXPECT_EQ(d.release.download_hours, 24);
+  EXPECT_FALSE(d.release.deliver_to_lgwan);
+  auto path = write_temp("release.toml", "[release]\ndir = \"/srv/releases\"\ndownload_hours = 2\ndeliver_to_lgwan = true\n");
+  Config c = load_config(path, registry());
+  EXPECT_EQ(c.release.dir, "/srv/releases");
+  EXPECT_EQ(c.release.download_hours, 2);
+  EXPECT_TRUE(c.release.deliver_to_lgwan);
+
+  auto bad = write_temp("badrelease.toml",
+                        "[release]\n"                    // 1
+                        "download_hours = 0\n"           // 2: too short
+                        "deliver_to_lgwan = \"yes\"\n"   // 3: not a boolean
+                        "where = \"lgwan\"\n");          // 4: unknown
+  std::map<int, std::string> by_line;
+  for (const auto& p : check_config_file(bad, registry())) by_line[p.line] += p.message + ";";
+  EXPECT_NE(by_line[2].find("release.download_hours must be between 1 and 720"), std::string::npos) << by_line[2];
+  EXPECT_NE(by_line[3].find("release.deliver_to_lgwan must be true or false"), std::string::npos) << by_line[3];
+  EXPECT_NE(by_line[4].find("unknown key release.where"), std::string::npos) << by_line[4];
+}
+
+TEST(Config, DemoAccountsIncludeAnApprover) {
+  Config d = load_config(std::nullopt, registry());
+  const auto it = std::find_if(d.accounts.begin(), d.accounts.end(), [](const auto& a) { return a.name == "demo-approver"; });
+  ASSERT_NE(it, d.accounts.end());
+  EXPECT_EQ(it->roles, std::vector<std::string>{"approver"});
 }
 
 TEST(Config, MissingFile) {

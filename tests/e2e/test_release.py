@@ -160,6 +160,11 @@ class UploadReleaseTests(ReleaseCase):
         # The Internet side has no request route.
         r, _ = self.request(self.inet_port, "POST", "/files/%s/release" % item["id"], "", FORM, token=None)
         self.assertEqual(r.status, 404)
+        # Nor any other page of the LGWAN side's release flow, signed in or not.
+        inet_staff = self.sign_in(self.inet_port, "demo-staff")
+        for target in ("/approvals", "/requests", "/mail/x"):
+            r, _ = self.get(inet_staff, target)
+            self.assertEqual(r.status, 404, target)
 
         r, _ = self.post(staff, "/files/%s/release" % item["id"], {"reason": "取引先との照合に原本が必要"})
         self.assertEqual(r.status, 303)
@@ -204,6 +209,10 @@ class UploadReleaseTests(ReleaseCase):
         self.assertEqual(r.status, 200)
         self.assertIn("/originals/%s/content" % rid, page.decode())
         self.assertNotIn("取引先との照合", page.decode())  # the LGWAN request's text stays there
+        # HEAD would be an unsent download: refused, not counted.
+        r, _ = self.request(self.inet_port, "HEAD", "/originals/%s/content" % rid, headers={"Cookie": inet["cookie"]},
+                            token=None)
+        self.assertEqual(r.status, 405)
         r, data = self.get(inet, "/originals/%s/content" % rid)
         self.assertEqual(r.status, 200)
         self.assertEqual(data, original)
