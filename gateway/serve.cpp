@@ -469,6 +469,8 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   queue.start();
   server->start();
   if (drop_box) drop_box->start();
+  if (release_desk)
+    release_desk->start(std::chrono::minutes(10), [](const std::string& line) { std::cerr << "mukaika: " << line << "\n"; });
   if (internet_http) internet_http->start();
   if (lgwan_http) lgwan_http->start();
 
@@ -526,6 +528,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   if (lgwan_http) lgwan_http->shutdown();
   server->shutdown(std::chrono::seconds(30));
   if (drop_box) drop_box->stop();
+  if (release_desk) release_desk->stop();
   queue.stop();
   std::error_code ec;
   fs::remove(pid_file(config), ec);

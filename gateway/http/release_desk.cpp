@@ -284,6 +284,36 @@ std::size_t ReleaseDesk::expire() {
   return due.size();
 }
 
+void ReleaseDesk::start(std::chrono::seconds interval, std::function<void(const std::string&)> log) {
+  std::lock_guard<std::mutex> lock(thread_mutex_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this, interval, log = std::move(log)] {
+    std::unique_lock<std::mutex> lock(thread_mutex_);
+    while (!stopping_) {
+      lock.unlock();
+      try {
+        expire();
+      } catch (const std::exception& e) {
+        if (log) log(std::string("release: expiry: ") + e.what());
+      }
+      lock.lock();
+      wake_.wait_for(lock, interval, [this] { return stopping_; });
+    }
+  });
+}
+
+void ReleaseDesk::stop() {
+  {
+    std::lock_guard<std::mutex> lock(thread_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+ReleaseDesk::~ReleaseDesk() { stop(); }
+
 // --- access -----------------------------------------------------------------
 
 bool has_role(const AccountConfig& account, std::string_view role) {

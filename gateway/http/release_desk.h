@@ -26,12 +26,14 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -123,6 +125,14 @@ class ReleaseDesk {
 
   // Approved requests whose download time is over become expired (audited). Returns how many.
   std::size_t expire();
+  // A thread that calls expire() every `interval` (errors go to `log`), so
+  // that release.expired is recorded even when nobody looks; stopped by
+  // stop() or the destructor.
+  void start(std::chrono::seconds interval, std::function<void(const std::string&)> log);
+  void stop();
+  ~ReleaseDesk();
+  ReleaseDesk(const ReleaseDesk&) = delete;
+  ReleaseDesk& operator=(const ReleaseDesk&) = delete;
 
   std::chrono::system_clock::time_point now() const;
   bool deliver_to_lgwan() const { return options_.deliver_to_lgwan; }
@@ -136,6 +146,10 @@ class ReleaseDesk {
   AuditLog& audit_;
   Options options_;
   mutable std::mutex mutex_;
+  std::mutex thread_mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 // --- who may do what (the one place for these decisions) -------------------

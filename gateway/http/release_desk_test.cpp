@@ -101,6 +101,19 @@ TEST_F(ReleaseDeskTest, RequestApproveDownloadExpireIsDurableAndAudited) {
                                              "release.expired"}));
 }
 
+TEST_F(ReleaseDeskTest, TheExpiryThreadRecordsExpiredDownloadsOnItsOwn) {
+  auto desk = open();
+  ReleaseRequest r = desk->request("file:abc", "sato", "理由", clean_);
+  ASSERT_EQ(desk->decide(r.id, "kacho", true, "", clean_), ReleaseDesk::Outcome::Done);
+  now_ += std::chrono::hours(25);
+  desk->start(std::chrono::seconds(3600), {});
+  for (int i = 0; i < 200 && desk->find(r.id)->state != ReleaseState::Expired; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  desk->stop();
+  EXPECT_EQ(desk->find(r.id)->state, ReleaseState::Expired);
+  EXPECT_EQ(audit_records().back()["type"], "release.expired");
+}
+
 TEST_F(ReleaseDeskTest, AnInfectedOriginalIsRefusedAtOnceAndNeverApproved) {
   auto desk = open();
   ReleaseRequest r = desk->request("mail:q1", "sato", "見たい", infected_);
