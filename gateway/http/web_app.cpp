@@ -478,7 +478,8 @@ Response WebApp::sign_in(RequestHead& head) {
   // the approvers', auditors' and administrators' pages.
   const std::vector<std::string> allowed =
       lgwan ? std::vector<std::string>{"recipient", "approver", "administrator", "auditor"}
-            : std::vector<std::string>{"uploader", "recipient"};
+      : config_.release.deliver_to_lgwan ? std::vector<std::string>{"uploader"}
+                                         : std::vector<std::string>{"uploader", "recipient"};
   if (!ok) {
     limiter_.record_failure(name, head.client_address);
     box_.audit({{"type", "signin"}, {"zone", lgwan ? "lgwan" : "internet"}, {"time", queue_detail::iso8601_local(SysClock::now())}, {"account", name}, {"client_address", head.client_address}, {"ok", false}});

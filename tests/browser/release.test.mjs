@@ -114,6 +114,11 @@ async function main(browser) {
   eq(await rejectedRow.locator('.release-state').innerText(), '原本: 却下', 'rejected state');
   eq(await rejectedRow.locator('.release-comment').innerText(), '無害化済みのファイルで足ります', 'the rejection comment');
   await shot(staff, 'lgwan-staff-requests');
+  await staff.goto(urls.lgwan + '/requests?lang=en');
+  eq(await staff.locator('h1').innerText(), 'My requests for originals', 'the requests page in English');
+  eq(await staff.locator('#requests tbody tr', { hasText: '契約書.txt' }).locator('.release-state').innerText(),
+     'original: approved', 'approved state in English');
+  await staff.goto(urls.lgwan + '/requests?lang=ja');
 
   console.log('internet staff: download the approved original');
   const inet = await newPage(browser, 'internet-staff');
@@ -129,7 +134,16 @@ async function main(browser) {
   eq(download.suggestedFilename(), '契約書.txt', 'the original keeps its name');
   check(fs.readFileSync(saved).equals(original), 'the download is the original, byte for byte');
   eq(audit('release.downloaded').length, 1, 'the download is audited');
-  for (const p of [staff, approver, inet]) await p.context().close();
+
+  console.log('lgwan auditor: every step is on the audit page');
+  const auditor = await newPage(browser, 'lgwan-auditor');
+  await signIn(auditor, urls.lgwan, 'demo-auditor', 'demo-auditor');
+  eq(new URL(auditor.url()).pathname, '/audit', 'an auditor lands on the audit log');
+  const types = await texts(auditor, '#audit tbody tr td:nth-child(2)');
+  for (const t of ['release.requested', 'release.refused', 'release.approved', 'release.rejected', 'release.downloaded'])
+    check(types.includes(t), `${t} on the audit page (types: ${[...new Set(types)].join(', ')})`);
+  await shot(auditor, 'lgwan-audit');
+  for (const p of [staff, approver, inet, auditor]) await p.context().close();
 }
 
 run('browser tests of the release of originals', main);
