@@ -43,7 +43,8 @@ std::string state_html(Lang t, const ReleaseRequest& r) {
   std::ostringstream b;
   b << "<span class=\"release-state state-" << to_string(r.state) << "\">" << release_state_label(t, r.state)
     << "</span>";
-  if (!r.comment.empty() && r.state != ReleaseState::Pending)
+  // A refusal's reason is the state itself; a person's comment is shown.
+  if (!r.comment.empty() && r.state != ReleaseState::Pending && r.state != ReleaseState::Refused)
     b << " <span class=\"release-comment\">" << escape(r.comment) << "</span>";
   return b.str();
 }
@@ -106,9 +107,10 @@ std::string release_cell(Lang t, const std::string& action, const std::optional<
   std::ostringstream b;
   b << "<div class=\"release\">";
   if (request) b << state_html(t, *request);
-  // A new request only when none is open (pending, or approved and not yet expired).
+  // A new request only when none is open (pending, or approved and not yet
+  // expired); a refusal (virus) is final.
   const bool open = request && (request->state == ReleaseState::Pending || request->state == ReleaseState::Approved ||
-                                request->state == ReleaseState::Downloaded);
+                                request->state == ReleaseState::Downloaded || request->state == ReleaseState::Refused);
   if (!open) request_form(b, t, action, csrf);
   b << "</div>";
   return b.str();

@@ -82,6 +82,7 @@ async function main(browser) {
      'flash after an infected request');
   eq(await row.locator('.release-state').innerText(), '原本: 取り出し不可 (ウイルス)', 'state of the infected row');
   eq(audit('release.refused').length, 1, 'the refusal is audited');
+  eq(await row.locator('button.release-request').count(), 0, 'a refusal is final: no request form');
   await shot(staff, 'lgwan-staff-requested');
 
   console.log('lgwan approver: pending requests with reasons and reports');
