@@ -115,17 +115,21 @@ class ReleaseCase(DropBoxCase):
                                      and a.get("message_id")), None), 120, "the mail to be sanitized")
         return rec["queue_id"]
 
-    def notices(self, to):
-        """The gateway's own mails in the LGWAN Maildir for `to`: (subject, text of every part)."""
+    def delivered(self, to):
+        """Mails in the LGWAN Maildir for `to`: (subject, text of every text/plain part)."""
         out = []
         for f in glob.glob(self.path("maildir", "new", "*")):
             with open(f, "rb") as fh:
                 m = email.message_from_binary_file(fh, policy=email.policy.default)
-            if to not in str(m["To"]) or "sender@example.com" in str(m.get("From", "")):
+            if to not in str(m["To"]) and to not in str(m.get("Delivered-To", "")):
                 continue
             text = "".join(p.get_content() for p in m.walk() if p.get_content_type() == "text/plain")
             out.append((str(m["Subject"]), text))
         return out
+
+    def notices(self, to):
+        """The gateway's own notices to `to` (their subjects say what was decided)."""
+        return [n for n in self.delivered(to) if "原本の取り出し" in n[0]]
 
     def releases(self, type_):
         return [a for a in self.audit() if a.get("type") == type_]
@@ -289,6 +293,10 @@ class MailReleaseTests(ReleaseCase):
     def test_mail_page_request_and_rejection(self):
         self.start_release()
         qid = self.mailed("html-only.eml")
+        # The sanitized mail's notice links to this page.
+        link = "http://127.0.0.1:%d/mail/%s" % (self.lgwan_port, qid)
+        wait_for(lambda: any(link in text for _, text in self.delivered("staff@city.example.lg.jp")), 60,
+                 "the sanitized mail with the link to its page")
         staff = self.sign_in(self.lgwan_port, "demo-staff")
         r, page = self.get(staff, "/mail/" + qid)
         self.assertEqual(r.status, 200)
