@@ -64,6 +64,7 @@ struct SanitizedMail {
   nlohmann::json report;  // the item report
   std::string message_id;
   std::string sha256_out;
+  std::string subject, from;  // decoded, for the blocked notice ("" when unknown)
 };
 std::string_view to_string(SanitizedMail::Verdict verdict);
 

@@ -294,6 +294,11 @@ class MaildirTests(ServeCase):
         for queue_id in ids.values():
             link = "https://mukaika.lgwan.example/mail/" + queue_id
             self.assertEqual(sum(link in b for b in bodies), 1, (link, bodies))
+        # The blocked-mail notice names the mail as its reader knows it.
+        notice = [b for b in bodies if "受付番号" in b]
+        self.assertEqual(len(notice), 1, bodies)
+        self.assertIn("件名:        " + S.SUBJECTS["eicar-body.eml"], notice[0])
+        self.assertIn("差出人:      情報政策課 <jouhou@city.example.jp>", notice[0])
 
     def test_mail_over_the_item_limit_is_blocked_and_sanitizing_goes_on(self):
         # smtp.max_message_bytes (50 MiB) above limits.max_item_bytes (1 MiB):
