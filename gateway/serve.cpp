@@ -422,6 +422,11 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   queue_options.retry_max = std::chrono::seconds(config.relay.retry_max_s);
   queue_options.give_up_after = std::chrono::hours(config.relay.give_up_after_h);
   queue_options.blocked_notice = config.relay.blocked_notice;
+  queue_options.trace_header = [bounce_options](const Envelope& envelope, const std::string& queue_id) {
+    BounceOptions o = bounce_options;
+    o.now = std::chrono::system_clock::now();
+    return make_received_header(envelope, queue_id, o);
+  };
   // Two sanitizing threads per worker: while one thread writes a mail's
   // results to disk (quarantine, audit, spool), the worker already has the
   // next mail (the service holds up to two per worker).

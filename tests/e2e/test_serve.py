@@ -249,6 +249,9 @@ class MaildirTests(ServeCase):
             with open(f, "rb") as fh:
                 data = fh.read()
             self.assertTrue(data.startswith(b"Delivered-To: staff@city.example.lg.jp\r\n"), data[:80])
+            # This hop's trace line (RFC 5321 4.4) on top of the sanitized mail.
+            self.assertRegex(data[:400], rb"\r\nReceived: from internet-mta\.example \(\[127\.0\.0\.1\]\)\r\n\tby \S+ "
+                                         rb"\(mukaika\) with ESMTP id [0-9a-f]+\r\n\tfor <staff@city\.example\.lg\.jp>; ")
             msg = email.message_from_bytes(data, policy=email.policy.default)
             self.assertTrue(msg["X-Mukaika-Sanitized"].startswith("mukaika; "), msg["X-Mukaika-Sanitized"])
             subjects.add(str(msg["Subject"]))
