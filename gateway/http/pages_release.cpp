@@ -135,7 +135,9 @@ std::string mail(Lang t, const std::string& who, const std::string& nav, const s
                  const std::optional<ReleaseRequest>& request, const std::string& flash) {
   std::ostringstream b;
   b << nav << flash_html(flash) << "<table class=\"items\" id=\"mail\">\n<tbody>\n"
-    << "<tr><th>" << t("差出人", "From") << "</th><td id=\"mail-from\">" << escape(m.mail_from) << "</td></tr>\n"
+    << "<tr><th>" << t("件名", "Subject") << "</th><td id=\"mail-subject\">" << escape(m.subject) << "</td></tr>\n"
+    << "<tr><th>" << t("差出人", "From") << "</th><td id=\"mail-from\">" << escape(m.from)
+    << (m.from.empty() ? "" : "<br>") << "<small>" << escape(m.mail_from) << "</small></td></tr>\n"
     << "<tr><th>" << t("宛先", "To") << "</th><td>";
   for (std::size_t i = 0; i < m.recipients.size(); ++i) b << (i ? ", " : "") << escape(m.recipients[i]);
   b << "</td></tr>\n<tr><th>" << t("受信日時", "Received") << "</th><td>" << escape(m.received.substr(0, 19))

@@ -38,6 +38,7 @@ SubjectReport subject_report(const nlohmann::json& report, const std::string& ve
 // GET /mail/<queue_id>: a kept mail's envelope, verdict, report, request.
 struct MailView {
   std::string queue_id, mail_from, received, message_id;
+  std::string subject, from;  // decoded by the worker; "" when unknown
   std::vector<std::string> recipients;
   SubjectReport report;
   bool may_request = false;  // the signed-in account is a recipient

@@ -131,7 +131,9 @@ std::optional<SubjectFacts> WebApp::subject_facts(const std::string& subject) co
   auto kept = quarantine_->summary(id);
   if (!kept) return std::nullopt;
   const nlohmann::json& s = member(*kept, "summary");
-  std::string name = str(s, "message_id");
+  // The decoded Subject (from the worker), else the Message-ID, else the queue id.
+  std::string name = str(s, "subject");
+  if (name.empty()) name = str(s, "message_id");
   if (name.empty()) name = id + ".eml";
   return SubjectFacts{name, str(s, "verdict"), report_is_infected(member(s, "report"))};
 }
@@ -148,6 +150,8 @@ Response WebApp::mail_page(const RequestHead& head, const AccountConfig& account
   m.mail_from = str(*kept, "mail_from");
   m.received = str(*kept, "received");
   m.message_id = str(s, "message_id");
+  m.subject = str(s, "subject");
+  m.from = str(s, "from");
   for (const auto& r : member(*kept, "recipients"))
     if (r.is_string()) m.recipients.push_back(r.get<std::string>());
   m.report = pages::subject_report(member(s, "report"), str(s, "verdict"), t.en ? str(s, "reason_en") : str(s, "reason"),

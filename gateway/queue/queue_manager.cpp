@@ -420,6 +420,9 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
                           {"reason", result.reason},
                           {"reason_en", result.reason_en},
                           {"message_id", meta.message_id},
+                          // Decoded by the worker: what people call the mail (release requests).
+                          {"subject", result.subject},
+                          {"from", result.from},
                           {"sha256_output", audit.sha256_output},
                           // What was removed and why, for the LGWAN mail page
                           // (release requests, held archives).

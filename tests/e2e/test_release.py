@@ -302,6 +302,7 @@ class MailReleaseTests(ReleaseCase):
         self.assertEqual(r.status, 200)
         text = page.decode()
         self.assertIn("sender@example.com", text)
+        self.assertIn("【情報政策課】システム停", text)  # the Subject, decoded by the worker
         self.assertIn('action="/mail/%s/release"' % qid, text)
         # Not this account's mail, not an auditor's page: 404.
         for name in ("other-staff", "demo-auditor"):
@@ -317,6 +318,8 @@ class MailReleaseTests(ReleaseCase):
         approver = self.sign_in(self.lgwan_port, "demo-approver")
         r, page = self.get(approver, "/mail/" + qid)
         self.assertEqual(r.status, 200)  # approvers read the report
+        r, page = self.get(approver, "/approvals")
+        self.assertIn("【情報政策課】システム停", page.decode())  # the request is named by the Subject
         r, _ = self.post(approver, "/approvals/" + rid, {"decision": "reject", "comment": "差出人に再送を依頼してください"})
         self.assertEqual(r.status, 303)
         self.assertEqual(self.releases("release.rejected")[-1]["detail"], "差出人に再送を依頼してください")
