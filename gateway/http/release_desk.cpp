@@ -180,6 +180,8 @@ std::optional<ReleaseRequest> ReleaseDesk::latest(const std::string& subject, co
 
 ReleaseRequest ReleaseDesk::request(const std::string& subject, const std::string& requester,
                                     const std::string& reason, const SubjectFacts& facts) {
+  // One request at a time: two quick clicks make one request, not two.
+  std::lock_guard<std::mutex> one_at_a_time(request_mutex_);
   if (auto open = latest(subject, requester);
       open && (open->state == ReleaseState::Pending || open->downloadable(now())))
     return *open;
@@ -273,15 +275,20 @@ std::size_t ReleaseDesk::expire() {
   auto due = list([&](const ReleaseRequest& r) {
     return (r.state == ReleaseState::Approved || r.state == ReleaseState::Downloaded) && !(t < r.expires);
   });
+  std::size_t expired = 0;
   for (auto& r : due) {
     {
+      // Read again under the lock: a download may have changed it meanwhile.
       std::lock_guard<std::mutex> lock(mutex_);
+      r = release_from_json(nlohmann::json::parse(queue_detail::read_file(dir_ / (r.id + ".json"))));
+      if (r.state != ReleaseState::Approved && r.state != ReleaseState::Downloaded) continue;
       r.state = ReleaseState::Expired;
       save(r);
     }
     audit("release.expired", r, "mukaika", "");
+    ++expired;
   }
-  return due.size();
+  return expired;
 }
 
 void ReleaseDesk::start(std::chrono::seconds interval, std::function<void(const std::string&)> log) {

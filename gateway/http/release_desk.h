@@ -145,7 +145,8 @@ class ReleaseDesk {
   std::filesystem::path dir_;
   AuditLog& audit_;
   Options options_;
-  mutable std::mutex mutex_;
+  mutable std::mutex mutex_;   // around each read-modify-write of a request file
+  std::mutex request_mutex_;   // request(): look for an open one, then add
   std::mutex thread_mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
