@@ -30,12 +30,12 @@ class Checker {
   void check(const toml::table& user, const toml::table& merged) {
     static const std::set<std::string> kTop{"language", "limits",   "antivirus",  "workers", "smtp",
                                             "relay",    "spool",    "quarantine", "audit",   "policy",
-                                            "sanitizer", "http",    "dropbox",    "accounts", "api_clients"};
+                                            "sanitizer", "http",    "dropbox",    "accounts", "api_clients", "ppap"};
     for (const auto& [key, node] : user) {
       if (!kTop.count(std::string(key.str())))
         problem(&node, "unknown key \"" + std::string(key.str()) +
                            "\" (known: language, limits, antivirus, workers, smtp, relay, spool, quarantine, audit, "
-                           "policy, sanitizer, http, dropbox, accounts, api_clients)");
+                           "policy, sanitizer, http, dropbox, accounts, api_clients, ppap)");
     }
     if (const auto* lang = user.get("language")) {
       auto v = lang->value<std::string>();
@@ -236,6 +236,7 @@ class Checker {
                 section + ".tls_certificate and " + section + ".tls_key go together (HTTPS needs both)");
     }
     check_table(user, "dropbox", {{"keep_days", 1, 3650}}, {"dir"}, {}, {"departments"});
+    check_table(user, "ppap", {{"max_attempts", 1, 100}}, {}, {"enabled"});
     static const std::set<std::string> kRoles{"uploader", "recipient", "approver", "administrator", "auditor"};
     if (const toml::node* node = user.get("accounts")) {
       const auto* list = node->as_array();
@@ -546,6 +547,8 @@ Config build(const toml::table& merged, std::string source) {
   c.http.signin_lock_minutes = http["signin_lock_minutes"].value_or(c.http.signin_lock_minutes);
   c.dropbox.dir = merged["dropbox"]["dir"].value_or(c.dropbox.dir);
   c.dropbox.keep_days = merged["dropbox"]["keep_days"].value_or(c.dropbox.keep_days);
+  c.ppap.enabled = merged["ppap"]["enabled"].value_or(c.ppap.enabled);
+  c.ppap.max_attempts = merged["ppap"]["max_attempts"].value_or(c.ppap.max_attempts);
   if (const auto* deps = merged["dropbox"]["departments"].as_array())
     for (const auto& d : *deps)
       if (auto s = d.value<std::string>()) c.dropbox.departments.push_back(*s);

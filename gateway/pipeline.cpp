@@ -56,7 +56,10 @@ PipelineResult Pipeline::run(Item input) {
   input.name = safe_file_name(input.name, static_cast<std::size_t>(limits_.max_name_chars), "input");
   if (input.path.empty()) input.path = input.name;
   input.depth = 0;
+  run.ctx.passphrases = std::move(input.passphrases);
+  input.passphrases.clear();
   out.item = process(std::move(input), run);
+  wipe_passphrases(run.ctx.passphrases);
   out.detected_type = out.item.detected_type;
   out.kind = out.item.kind;
   out.actions = std::move(run.actions);
