@@ -182,11 +182,19 @@ std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& i
           << escape(csrf) << "\"><button type=\"submit\">" << t("済にする", "Mark done") << "</button></form>";
       else
         b << "<span class=\"done-mark\">" << t("済", "done") << "</span>";
+    } else if (!i.held.empty()) {
+      b << held_action(t, i);
     }
     b << "</td></tr>\n";
   }
   b << "</tbody></table>\n";
   return layout(t, t("受信箱", "Inbox"), who, csrf, t("LGWAN 接続系", "LGWAN zone"), b.str(), "inbox");
+}
+
+std::string frame(Lang t, const std::string& title, const std::string& who, const std::string& csrf, bool lgwan,
+                  const std::string& body, const std::string& page_id) {
+  return layout(t, title, who, csrf, lgwan ? t("LGWAN 接続系", "LGWAN zone") : t("インターネット接続系", "Internet zone"),
+                body, page_id);
 }
 
 std::string audit(Lang t, const std::string& who, const AuditQuery& q, const AuditResult& result,

@@ -31,6 +31,12 @@ std::string upload(Lang t, const std::string& who, const std::vector<Recipient>&
 std::string receipt(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf);
 std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf);
 std::string not_found(Lang t);
+// The common frame of every page (header, sign-out, language link), for
+// pages written in other files (ppap_pages.cpp).
+std::string frame(Lang t, const std::string& title, const std::string& who, const std::string& csrf, bool lgwan,
+                  const std::string& body, const std::string& page_id);
+// PPAP (ppap_pages.cpp): the inbox's action for a held item.
+std::string held_action(Lang t, const DropItem& item);
 std::string audit(Lang t, const std::string& who, const AuditQuery& query, const AuditResult& result,
                   const std::string& csrf, const std::string& csv_link);
 

@@ -27,6 +27,7 @@
 #include "http/auth.h"
 #include "http/drop_box.h"
 #include "http/http_server.h"
+#include "http/ppap_mail.h"
 #include "queue/quarantine.h"
 
 namespace mukaika::http {
@@ -45,6 +46,8 @@ class WebApp : public Application {
   // The quarantine, for pages about a mail (/mail/<queue_id>): its report,
   // its original. None: mail pages answer 404.
   void set_quarantine(const Quarantine* quarantine) { quarantine_ = quarantine; }
+  // PPAP for mail (/mail/<queue_id>/password, web_app_ppap.cpp). None: 404.
+  void set_mail_ppap(MailPpap* ppap) { mail_ppap_ = ppap; }
   // For /metrics: how many workers were replaced (none: not shown).
   void set_worker_restarts(std::function<std::uint64_t()> f) { worker_restarts_ = std::move(f); }
 
@@ -62,6 +65,13 @@ class WebApp : public Application {
   Response audit_page(const RequestHead& head, bool csv);
   bool may_see(const Caller& caller, const DropItem& item) const;
   bool valid_recipient(const std::string& recipient) const;
+  // For pages written in other files: the signed-in account (nullptr: none)
+  // and its session; whether that account may see a drop-box item.
+  const AccountConfig* signed_in(const RequestHead& head, Session& session);
+  bool may_see_account(const AccountConfig& account, const DropItem& item) const;
+  // PPAP (web_app_ppap.cpp): the password pages, LGWAN side only.
+  Response file_password(RequestHead& head, const std::string& id);
+  Response mail_password(RequestHead& head, const std::string& queue_id);
 
   Zone zone_;
   const Config& config_;
@@ -70,6 +80,7 @@ class WebApp : public Application {
   SignInLimiter limiter_;
   std::function<std::uint64_t()> worker_restarts_;
   const Quarantine* quarantine_ = nullptr;
+  MailPpap* mail_ppap_ = nullptr;
 };
 
 // Whether a kept mail (Quarantine::summary) is addressed to `account`: one
