@@ -228,6 +228,14 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   SanitizerRegistry registry;
   std::optional<Config> loaded = load(opts, register_sanitizers, registry);
   if (!loaded) return kExitError;
+  // The notice in a sanitized mail links to the mail's LGWAN page (report,
+  // original request, password of a held archive) unless the operator said
+  // otherwise in [sanitizer."mail.rebuild"].
+  if (!loaded->http.lgwan.listen.empty() && !loaded->http.lgwan.public_url.empty()) {
+    toml::table* rebuild = loaded->sanitizer_options["mail.rebuild"].as_table();
+    if (!rebuild) rebuild = &loaded->sanitizer_options.insert_or_assign("mail.rebuild", toml::table{}).first->second.ref<toml::table>();
+    if (!rebuild->contains("page_url")) rebuild->insert("page_url", loaded->http.lgwan.public_url + "mail/{id}");
+  }
   const Config& config = *loaded;
   const bool ja = config.language == Language::Ja;
 
@@ -249,7 +257,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   std::unique_ptr<Delivery> bounce_delivery;
   try {
     // The default layout (./var/...) is made on first start.
-    for (const std::string& d : {config.spool_dir, config.quarantine.dir}) {
+    for (const std::string& d : {config.spool_dir, config.quarantine.dir, config.dropbox.dir}) {
       std::error_code ec;
       fs::create_directories(d, ec);
     }
@@ -302,6 +310,18 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   }
   std::unique_ptr<http::DropBox> drop_box;
   std::unique_ptr<http::WebApp> internet_app, lgwan_app;
+  // The queue manager is made after the listeners; they start only after it
+  // exists, so their mails always find it.
+  QueueManager* mail_queue = nullptr;
+  const auto send_mail = [&mail_queue](const Envelope& envelope, const std::string& message, const std::string& kind) {
+    if (!mail_queue) throw std::runtime_error("the mail queue is not running");
+    std::string to;
+    for (const auto& r : envelope.recipients) to += (to.empty() ? "<" : ", <") + r + ">";
+    return mail_queue->submit_generated(envelope, message, kind, "gateway_mail", kind + " to " + to);
+  };
+  BounceOptions gateway_mail_options;
+  gateway_mail_options.hostname = host_name(config);
+  gateway_mail_options.language = ja ? "ja" : "en";
   std::unique_ptr<http::HttpServer> internet_http, lgwan_http;
   if (http_on) {
     try {
@@ -343,11 +363,13 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
       if (!config.http.internet.listen.empty()) {
         internet_app = std::make_unique<http::WebApp>(http::Zone::Internet, config, *drop_box);
         internet_app->set_quarantine(quarantine.get());
+        internet_app->set_mail_sender(send_mail, gateway_mail_options);
         internet_http = std::make_unique<http::HttpServer>(listener("internet", config.http.internet), *internet_app);
       }
       if (!config.http.lgwan.listen.empty()) {
         lgwan_app = std::make_unique<http::WebApp>(http::Zone::Lgwan, config, *drop_box);
         lgwan_app->set_quarantine(quarantine.get());
+        lgwan_app->set_mail_sender(send_mail, gateway_mail_options);
         lgwan_app->set_worker_restarts([] { return g_worker_failures.load(); });
         lgwan_http = std::make_unique<http::HttpServer>(listener("lgwan", config.http.lgwan), *lgwan_app);
       }
@@ -377,12 +399,14 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     o.remote_mta = config.relay.next_hop;
     return make_bounce(envelope, failed, original_headers, o);
   };
-  parts.make_blocked_notice = [bounce_options](const Envelope& envelope, const SanitizedMail& result,
+  parts.make_blocked_notice = [bounce_options, &config](const Envelope& envelope, const SanitizedMail& result,
                                                const std::string& queue_id) {
     BounceOptions o = bounce_options;
     o.now = std::chrono::system_clock::now();
     BlockedNotice n;
     n.queue_id = queue_id;
+    if (!config.http.lgwan.listen.empty() && !config.http.lgwan.public_url.empty())
+      n.page_url = config.http.lgwan.public_url + "mail/" + queue_id;
     n.message_id = result.message_id;
     n.reason_ja = result.reason;
     n.reason_en = result.reason_en;
@@ -400,6 +424,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   queue_options.sanitize_threads = 2 * worker_options(config).count;
   queue_options.log = [](const std::string& line) { std::cerr << "mukaika: " << line << "\n"; };
   QueueManager queue(std::move(parts), queue_options);
+  mail_queue = &queue;
   SpoolSink sink(*spool, queue);
 
   SmtpServerOptions smtp;

@@ -28,7 +28,9 @@
 #include "http/drop_box.h"
 #include "http/http_server.h"
 #include "http/ppap_mail.h"
+#include "mta_types.h"
 #include "queue/quarantine.h"
+#include "relay/dsn.h"
 
 namespace mukaika::http {
 
@@ -48,6 +50,17 @@ class WebApp : public Application {
   void set_quarantine(const Quarantine* quarantine) { quarantine_ = quarantine; }
   // PPAP for mail (/mail/<queue_id>/password, web_app_ppap.cpp). None: 404.
   void set_mail_ppap(MailPpap* ppap) { mail_ppap_ = ppap; }
+  // Queues a mail to LGWAN-side staff through the spool and the relay (a
+  // decision notice, the contents of a held archive): envelope, the whole
+  // RFC 5322 message (make_gateway_mail), a kind for the spool ("notice").
+  // Returns the queue id; throws when it could not be stored.
+  using MailSender =
+      std::function<std::string(const Envelope& envelope, const std::string& message, const std::string& kind)>;
+  // `options`: host name and language for make_gateway_mail (set `now` per mail).
+  void set_mail_sender(MailSender sender, BounceOptions options) {
+    send_mail_ = std::move(sender);
+    mail_options_ = std::move(options);
+  }
   // For /metrics: how many workers were replaced (none: not shown).
   void set_worker_restarts(std::function<std::uint64_t()> f) { worker_restarts_ = std::move(f); }
 
@@ -81,6 +94,8 @@ class WebApp : public Application {
   std::function<std::uint64_t()> worker_restarts_;
   const Quarantine* quarantine_ = nullptr;
   MailPpap* mail_ppap_ = nullptr;
+  MailSender send_mail_;  // none: no mails are sent (the pages still say what was decided)
+  BounceOptions mail_options_;
 };
 
 // Whether a kept mail (Quarantine::summary) is addressed to `account`: one

@@ -82,6 +82,18 @@ void QueueManager::notify() {
   wake_.notify_all();
 }
 
+std::string QueueManager::submit_generated(const Envelope& envelope, const std::string& message,
+                                          std::string_view kind, std::string_view event, std::string_view detail) {
+  Envelope e = envelope;
+  if (e.received == Clock::time_point{}) e.received = options_.clock();
+  const std::string id = parts_.spool.accept_generated(e, message, kind);
+  // Written before anyone is told it was queued; a lost record would leave
+  // a delivery nobody can account for.
+  parts_.audit.append(AuditLog::event(id, e.received, event, detail));
+  notify();
+  return id;
+}
+
 void QueueManager::flush() {
   flush_requested_ = true;
   notify();

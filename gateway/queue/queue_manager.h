@@ -125,6 +125,15 @@ class QueueManager {
   // Makes every deferred message due now (`mukaika queue --flush`).
   void flush();
 
+  // Queues a mail this gateway wrote (a decision notice, the contents of a
+  // held archive) for delivery to the LGWAN side like a sanitized message:
+  // on disk in sanitized/ and audited (`event`, `detail`) before it returns,
+  // then delivered, retried and bounced-or-held as any other. The message
+  // must already be safe: it is not sanitized again. Returns the queue id;
+  // throws SpoolError / AuditError when it could not be stored.
+  std::string submit_generated(const Envelope& envelope, const std::string& message, std::string_view kind,
+                               std::string_view event, std::string_view detail);
+
   // At start: expires the quarantine and old done records. Messages a crash
   // left in incoming/ or sanitized/ are taken up by the next run_once().
   void recover();

@@ -1,6 +1,7 @@
 #include "relay/dsn.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <random>
@@ -373,7 +374,8 @@ std::string make_blocked_notice(const Envelope& original, const std::string& rec
             "  理由:        " + or_none_ja(n.reason_ja) + "\n" +
             "  受付番号:    " + or_none_ja(n.queue_id) + "\n\n" +
             "原本はインターネット接続系で保管されています。必要な場合は情報システム担当にお問い合わせください。\n"
-            "お問い合わせの際は上記の受付番号をお伝えください。\n";
+            "お問い合わせの際は上記の受付番号をお伝えください。\n" +
+            (n.page_url.empty() ? ""s : "このメールの詳細と原本の申請: " + clean_text(n.page_url, 500) + "\n");
   text.en = "A message addressed to you was blocked by the mukaika sanitizing gateway.\n"
             "Its body and attachments have not been delivered.\n\n"
             "  From:            " + or_none_en(n.from_header) + "\n" +
@@ -384,7 +386,8 @@ std::string make_blocked_notice(const Envelope& original, const std::string& rec
             "  Reason:          " + or_none_en(n.reason_en) + "\n" +
             "  Queue ID:        " + or_none_en(n.queue_id) + "\n\n" +
             "The original is kept in the quarantine on the Internet side. If you need it,\n"
-            "contact your information systems staff and quote the queue ID above.\n";
+            "contact your information systems staff and quote the queue ID above.\n" +
+            (n.page_url.empty() ? ""s : "Details and a request for the original: " + clean_text(n.page_url, 500) + "\n");
   std::string body = crlf(in_order(o, text, "\n----------------------------------------\n\n") +
                           "\n-- \nmukaika (" + host + ")\n");
 
@@ -401,6 +404,59 @@ std::string make_blocked_notice(const Envelope& original, const std::string& rec
   m += "Content-Transfer-Encoding: base64\r\n";
   m += "\r\n";
   m += base64_encode(body);
+  return m;
+}
+
+std::string make_gateway_mail(const GatewayMail& mail, const BounceOptions& o) {
+  const std::string host = host_of(o);
+  Bilingual text{mail.body_ja, mail.body_en};
+  const std::string body = crlf(in_order(o, text, "\n----------------------------------------\n\n") +
+                                "\n-- \nmukaika (" + host + ")\n");
+  Bilingual subject{clean_text(mail.subject_ja, 200), clean_text(mail.subject_en, 200)};
+  std::string m;
+  m += "From: \"mukaika\" <MAILER-DAEMON@" + host + ">\r\n";
+  m += "To: <" + address(mail.recipient) + ">\r\n";
+  m += "Subject: " + encode_header_text(in_order(o, subject, " / "), 7) + "\r\n";
+  m += "Date: " + rfc5322_date(o.now) + "\r\n";
+  m += "Message-ID: " + message_id(o) + "\r\n";
+  m += "Auto-Submitted: auto-generated\r\n";
+  m += "MIME-Version: 1.0\r\n";
+  const auto text_part = [&] {
+    return "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+           base64_encode(body);
+  };
+  if (mail.attachments.empty()) return m + text_part();
+  const std::string boundary = "=_mukaika_" + random_hex() + random_hex();
+  m += "Content-Type: multipart/mixed; boundary=\"" + boundary + "\"\r\n\r\n";
+  m += "--" + boundary + "\r\n" + text_part();
+  for (const auto& a : mail.attachments) {
+    // A media type is token/token; anything else becomes octet-stream.
+    std::string type = a.type;
+    const bool type_ok = !type.empty() && type.size() < 128 && std::count(type.begin(), type.end(), '/') == 1 &&
+                         std::all_of(type.begin(), type.end(), [](unsigned char c) {
+                           return std::isalnum(c) || c == '/' || c == '-' || c == '+' || c == '.' || c == '_';
+                         });
+    if (!type_ok) type = "application/octet-stream";
+    // RFC 2231: filename*=UTF-8''<percent-encoded>, folded by the encoder
+    // of nothing: names are capped so the line stays short.
+    std::string name = clean_text(a.name.empty() ? "attachment" : a.name, 150);
+    std::string encoded;
+    for (unsigned char c : name) {
+      if (std::isalnum(c) || c == '.' || c == '-' || c == '_') {
+        encoded += static_cast<char>(c);
+      } else {
+        char buf[4];
+        std::snprintf(buf, sizeof buf, "%%%02X", c);
+        encoded += buf;
+      }
+    }
+    m += "\r\n--" + boundary + "\r\n";
+    m += "Content-Type: " + type + "\r\n";
+    m += "Content-Disposition: attachment;\r\n filename*=UTF-8''" + encoded + "\r\n";
+    m += "Content-Transfer-Encoding: base64\r\n\r\n";
+    m += base64_encode(a.bytes);
+  }
+  m += "\r\n--" + boundary + "--\r\n";
   return m;
 }
 

@@ -51,6 +51,7 @@ struct BlockedNotice {
   std::string message_id;
   std::string reason_ja;  // 例: "ウイルスを検出しました (Eicar-Test-Signature)"
   std::string reason_en;  // e.g. "virus found (Eicar-Test-Signature)"
+  std::string page_url;   // the LGWAN page of this mail (report, original request); "" = none
 };
 
 // A Japanese-first plain-text notice to a LGWAN-side `recipient` that a
@@ -58,6 +59,24 @@ struct BlockedNotice {
 // Internet side.
 std::string make_blocked_notice(const Envelope& original, const std::string& recipient, const BlockedNotice& n,
                                 const BounceOptions& o);
+
+// A mail this gateway writes to LGWAN-side staff (a decision on a request,
+// the contents of a held archive once its password was given): bilingual
+// text in the configured order, and the attachments, which the caller must
+// have had sanitized. Attachment names are made header-safe and written as
+// RFC 2231 UTF-8 parameters.
+struct GatewayMail {
+  struct Attachment {
+    std::string name;  // UTF-8
+    std::string type;  // "application/pdf"; "" = application/octet-stream
+    std::string bytes;
+  };
+  std::string recipient;             // envelope and To: address
+  std::string subject_ja, subject_en;
+  std::string body_ja, body_en;      // plain text, "\n" line ends
+  std::vector<Attachment> attachments;
+};
+std::string make_gateway_mail(const GatewayMail& mail, const BounceOptions& o);
 
 // The header block of `message`: everything up to the first empty line (not
 // included), capped at `limit` bytes (cut at a line end), with CRLF line ends.

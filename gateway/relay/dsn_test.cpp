@@ -220,6 +220,54 @@ TEST(Dsn, BlockedNoticeSaysWhyAndCarriesNoContent) {
   EXPECT_LT(v.find("原本は"), v.find("The original is kept"));
 }
 
+TEST(Dsn, BlockedNoticeLinksToTheMailPageWhenGiven) {
+  BlockedNotice n;
+  n.queue_id = "Q1";
+  n.page_url = "https://mukaika.lgwan.example/mail/Q1";
+  std::string v = python_view(make_blocked_notice(original_envelope(), "a@lg.example.jp", n, options()));
+  EXPECT_NE(v.find("このメールの詳細と原本の申請: https://mukaika.lgwan.example/mail/Q1"), std::string::npos) << v;
+  EXPECT_NE(v.find("Details and a request for the original: https://mukaika.lgwan.example/mail/Q1"), std::string::npos)
+      << v;
+}
+
+TEST(Dsn, GatewayMailCarriesTextAndAttachments) {
+  GatewayMail g;
+  g.recipient = "a@lg.example.jp";
+  g.subject_ja = "【無害化】パスワード付きファイルの中身";
+  g.subject_en = "Contents of a protected file\r\nBcc: evil@example.com";  // cannot inject a header
+  g.body_ja = "中身をお届けします。";
+  g.body_en = "Here are the contents.";
+  g.attachments = {{"見積書.pdf", "application/pdf", std::string("%PDF-1.4\n\0\xff", 12)},
+                   {"a\"b\r\nX-Evil: 1.txt", "text/plain; evil=1", "text"}};
+  const std::string m = make_gateway_mail(g, options());
+  expect_wellformed(m);
+  EXPECT_TRUE(is_7bit(m));
+  EXPECT_EQ(m.find("\r\nBcc:"), std::string::npos);
+  EXPECT_EQ(m.find("\r\nX-Evil:"), std::string::npos);
+  std::string v = python_view(m);
+  EXPECT_NE(v.find("type: multipart/mixed\n"), std::string::npos) << v;
+  EXPECT_NE(v.find("defects: 0\n"), std::string::npos) << v;
+  EXPECT_NE(v.find("part: application/pdf\n"), std::string::npos) << v;
+  EXPECT_NE(v.find("part: application/octet-stream\n"), std::string::npos) << v;  // the odd type
+  EXPECT_NE(v.find("中身をお届けします。"), std::string::npos) << v;
+  EXPECT_LT(v.find("中身を"), v.find("Here are"));
+  // The attachment comes back byte-exact under its UTF-8 name.
+  testing::TempDir tmp;
+  testing::write_file(tmp.path() / "m.eml", m);
+  testing::write_file(tmp.path() / "att.py", R"PY(
+import sys, email, email.policy
+m = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=email.policy.default)
+for a in m.iter_attachments():
+    print(a.get_filename(), a.get_payload(decode=True).hex())
+)PY");
+  std::string out;
+  ASSERT_EQ(testing::run({MUKAIKA_RELAY_PYTHON, (tmp.path() / "att.py").string(), (tmp.path() / "m.eml").string()},
+                         &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("見積書.pdf 255044462d312e340a00ff"), std::string::npos) << out;
+}
+
 TEST(Dsn, EncodedWordsStayWithinLimitsAndSplitOnCharacters) {
   std::string long_ja;
   for (int i = 0; i < 40; ++i) long_ja += "無害化";

@@ -25,6 +25,11 @@ namespace {
 struct Options {
   std::string fallback_charset = "cp932";
   bool notice = true;
+  // The LGWAN page of a mail, where its recipient can see the report, ask
+  // for the original and type the password of a held archive. "{id}" is
+  // replaced by the top-level item's name without ".eml" (serve names each
+  // mail <queue_id>.eml). "" = no link (the CLI, or no LGWAN pages).
+  std::string page_url;
 };
 
 
@@ -470,8 +475,16 @@ class MailRebuild : public Sanitizer {
       body += ja ? "【無害化通知】このメールは LGWAN 接続系へ届ける前に無害化されました。\n"
                  : "[Sanitizing notice] This message was sanitized before delivery to the LGWAN zone.\n";
       for (const auto& l : lines) body += "・" + l + "\n";
-      body += ja ? "原本はインターネット接続系で保管されています。必要な場合は情報システム担当にお問い合わせください。\n"
-                 : "The original is kept on the Internet side; ask your IT staff if you need it.\n";
+      const std::string page = page_link(item);
+      if (page.empty())
+        body += ja ? "原本はインターネット接続系で保管されています。必要な場合は情報システム担当にお問い合わせください。\n"
+                   : "The original is kept on the Internet side; ask your IT staff if you need it.\n";
+      else
+        body += ja ? "原本はインターネット接続系で保管されています。詳細、原本の申請、パスワード付きファイルのパスワード入力はこちら:\n  " +
+                         page + "\n"
+                   : "The original is kept on the Internet side. Details, a request for the original, and the password "
+                     "of a protected file:\n  " +
+                         page + "\n";
       body += "----------------------------------------------------------------\n\n";
     }
     for (const auto& seg : plan.segments) {
@@ -634,6 +647,21 @@ class MailRebuild : public Sanitizer {
     }
   }
 
+  // page_url for this mail, or "" (not configured, not the top level, or
+  // a name that is not a plain queue id).
+  std::string page_link(const Item& item) const {
+    if (opts_.page_url.empty() || item.depth != 0) return {};
+    std::string id = item.name;
+    if (id.size() > 4 && id.compare(id.size() - 4, 4, ".eml") == 0) id.resize(id.size() - 4);
+    if (id.empty() || id.size() > 64 ||
+        !std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; }))
+      return {};
+    std::string url = opts_.page_url;
+    const auto at = url.find("{id}");
+    if (at == std::string::npos) return {};
+    return url.replace(at, 4, id);
+  }
+
   Options opts_;
 };
 
@@ -649,8 +677,15 @@ std::unique_ptr<Sanitizer> make_mail_rebuild(const toml::table& options) {
       auto v = value.value<bool>();
       if (!v) throw ConfigError("notice must be true or false");
       opts.notice = *v;
+    } else if (k == "page_url") {
+      auto v = value.value<std::string>();
+      if (!v || (!v->empty() && ((v->rfind("http://", 0) != 0 && v->rfind("https://", 0) != 0) ||
+                                 v->find("{id}") == std::string::npos ||
+                                 v->find_first_of(" \t\r\n") != std::string::npos)))
+        throw ConfigError("page_url must be \"\" or an http(s) URL containing {id}");
+      opts.page_url = *v;
     } else {
-      throw ConfigError("unknown option \"" + k + "\" (known: fallback_charset, notice)");
+      throw ConfigError("unknown option \"" + k + "\" (known: fallback_charset, notice, page_url)");
     }
   }
   return std::make_unique<MailRebuild>(std::move(opts));

@@ -37,6 +37,15 @@ ItemResult dropped(const Item& c, ItemResult::Verdict v, Reason reason, std::str
   return r;
 }
 
+// kMixed's children as the pipeline returns them: body and data.csv kept,
+// tool.exe removed.
+std::vector<ItemResult> exe_removed(const Outcome& o) {
+  return {delivered(o.children[0]),
+          dropped(o.children[1], ItemResult::Verdict::Removed,
+                  {"policy.executable", "実行ファイルのため削除しました", "removed: executable program"}),
+          delivered(o.children[2])};
+}
+
 // Re-reads the rebuilt message with GMime.
 struct Parsed {
   gm::Ptr<GMimeMessage> msg;
@@ -122,11 +131,7 @@ TEST(MailRebuild, ReassembleBuildsANewMessageWithNotice) {
   mail.bytes = kMixed;
   mail.name = "m.eml";
   Outcome o = s->process(mail, t.ctx);
-  std::vector<ItemResult> results{
-      delivered(o.children[0]),
-      dropped(o.children[1], ItemResult::Verdict::Removed,
-              {"policy.executable", "実行ファイルのため削除しました", "removed: executable program"}),
-      delivered(o.children[2])};
+  std::vector<ItemResult> results = exe_removed(o);
   Outcome r = s->reassemble(mail, o.state, results, t.ctx);
   ASSERT_EQ(r.action, Outcome::Action::Replace);
   EXPECT_FALSE(r.cosmetic);
@@ -149,6 +154,31 @@ TEST(MailRebuild, ReassembleBuildsANewMessageWithNotice) {
   EXPECT_EQ(p.attachment_name(0), "data.csv");
   // CRLF throughout: the output goes to SMTP and Windows mail clients.
   EXPECT_EQ(r.bytes.find("\n"), r.bytes.find("\r\n") + 1);
+}
+
+TEST(MailRebuild, NoticeLinksToTheMailPage) {
+  TestContext t;
+  auto s = make_mail_rebuild(toml::table{{"page_url", "https://mukaika.lgwan.example/mail/{id}"}});
+  for (const auto& [name, link] : std::vector<std::pair<std::string, std::string>>{
+           {"0123abcd_Q-1.eml", "https://mukaika.lgwan.example/mail/0123abcd_Q-1"},
+           {"../etc.eml", ""},  // not a queue id: no link
+       }) {
+    Item mail;
+    mail.bytes = kMixed;
+    mail.name = name;
+    Outcome o = s->process(mail, t.ctx);
+    std::vector<ItemResult> results = exe_removed(o);
+    Outcome r = s->reassemble(mail, o.state, results, t.ctx);
+    const std::string body = Parsed(r.bytes).body_text();
+    if (link.empty()) {
+      EXPECT_EQ(body.find("https://"), std::string::npos) << body;
+      EXPECT_NE(body.find("情報システム担当にお問い合わせください"), std::string::npos) << body;
+    } else {
+      EXPECT_NE(body.find("パスワード入力はこちら:\n  " + link + "\n"), std::string::npos) << body;
+    }
+  }
+  EXPECT_THROW(make_mail_rebuild(toml::table{{"page_url", "https://x.example/mail/"}}), ConfigError);  // no {id}
+  EXPECT_THROW(make_mail_rebuild(toml::table{{"page_url", "javascript:alert(1)/{id}"}}), ConfigError);
 }
 
 TEST(MailRebuild, NothingChangedMeansNoNoticeAndCosmetic) {

@@ -173,7 +173,7 @@ class ServeCase(unittest.TestCase):
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
 
-    def config(self, next_hop="", bounce_hop="", extra=""):
+    def config(self, next_hop="", bounce_hop="", extra="", lgwan_http='listen = ""\n'):
         text = ('[antivirus]\ndatabase = "%s"\n'
                 '[smtp]\nlisten = "127.0.0.1:%d"\ncommand_timeout_seconds = 30\n'
                 '[relay]\nnext_hop = "%s"\nbounce_hop = "%s"\nmaildir = "%s"\nretry_min_s = 1\nretry_max_s = 2\n'
@@ -181,9 +181,9 @@ class ServeCase(unittest.TestCase):
                 '[spool]\ndir = "%s"\n[quarantine]\ndir = "%s"\n[audit]\nlog = "%s"\n'
                 # The drop box has its own tests (test_dropbox.py); off here, so
                 # that parallel tests do not compete for its default ports.
-                '[http.internet]\nlisten = ""\n[http.lgwan]\nlisten = ""\n'
+                '[http.internet]\nlisten = ""\n[http.lgwan]\n%s'
                 % (SIGNATURES, self.port, next_hop, bounce_hop, self.path("maildir"), self.path("spool"),
-                   self.path("quarantine"), self.path("audit.jsonl"))) + extra
+                   self.path("quarantine"), self.path("audit.jsonl"), lgwan_http)) + extra
         path = self.path("mukaika.toml")
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
@@ -276,6 +276,24 @@ class MaildirTests(ServeCase):
         body = msg.get_body(preferencelist=("plain",)).get_content()
         self.assertIn("遮断", body)
         self.assertEqual(len(glob.glob(self.path("quarantine", "*", "*.eml"))), 1)
+
+    def test_notices_link_to_the_mail_page_on_the_lgwan_side(self):
+        # With LGWAN pages, a recipient reaches a mail's report, the original
+        # request and the password form from the notice (issue 8).
+        self.start(self.config(lgwan_http='listen = "127.0.0.1:0"\npublic_url = "https://mukaika.lgwan.example"\n'))
+        self.send(self.sample("eicar-attachment.eml"))  # sanitized, with a notice at the top
+        self.send(self.sample("eicar-body.eml"))        # blocked: a notice mail instead
+        files = wait_for(lambda: len(self.maildir()) >= 2 and self.maildir(), 120, "both mails in the Maildir")
+        ids = {a["message_id"]: a["queue_id"] for a in self.audit() if a.get("type") == "message"}
+        bodies = []
+        for f in files:
+            with open(f, "rb") as fh:
+                msg = email.message_from_bytes(fh.read(), policy=email.policy.default)
+            bodies.append(msg.get_body(preferencelist=("plain",)).get_content())
+        self.assertEqual(len(ids), 2, ids)
+        for queue_id in ids.values():
+            link = "https://mukaika.lgwan.example/mail/" + queue_id
+            self.assertEqual(sum(link in b for b in bodies), 1, (link, bodies))
 
     def test_mail_over_the_item_limit_is_blocked_and_sanitizing_goes_on(self):
         # smtp.max_message_bytes (50 MiB) above limits.max_item_bytes (1 MiB):
