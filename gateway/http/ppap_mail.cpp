@@ -50,6 +50,31 @@ std::vector<HeldAttachment> held_attachments(const nlohmann::json& kept_summary)
   return out;
 }
 
+std::string make_ppap_follow_up(const std::string& recipient, const std::string& queue_id,
+                                const nlohmann::json& kept_summary, const MailUnlockResult& result,
+                                const BounceOptions& options) {
+  GatewayMail m;
+  m.recipient = recipient;
+  m.subject_ja = "パスワード付き添付ファイルを開いて無害化しました (" + queue_id + ")";
+  m.subject_en = "Password-protected attachment opened and sanitized (" + queue_id + ")";
+  std::string held;
+  for (const auto& h : held_attachments(kept_summary)) held += "  - " + h.path + "\n";
+  const std::string from = kept_summary.value("mail_from", "");
+  m.body_ja = "差出人 " + from + " からのメール (受付番号 " + queue_id +
+              ") でパスワード付きのため保留していた添付ファイルを、入力されたパスワードで開き、"
+              "ほかの添付ファイルと同じように無害化しました。\n\n保留していたもの:\n" + held +
+              "\n無害化したメール全体を " + queue_id + ".eml として添付します。";
+  m.body_en = "The password you typed opened the attachments held from the mail from " + from + " (queue id " +
+              queue_id + "); their contents were sanitized like any other attachment.\n\nHeld:\n" + held +
+              "\nThe sanitized mail is attached as " + queue_id + ".eml.";
+  // message/rfc822 may not be base64-encoded (RFC 2046, 5.2.1), which the
+  // builder always does; a .eml name is what mail programs open.
+  m.attachments.push_back({queue_id + ".eml", "application/octet-stream", result.message});
+  BounceOptions o = options;
+  o.now = std::chrono::system_clock::now();
+  return make_gateway_mail(m, o);
+}
+
 MailPpap::MailPpap(std::filesystem::path dir, const Quarantine& quarantine, Parts parts, int max_attempts)
     : dir_(std::move(dir)), quarantine_(quarantine), parts_(std::move(parts)), max_attempts_(max_attempts) {
   std::filesystem::create_directories(dir_);

@@ -29,6 +29,7 @@
 
 #include "mta_types.h"
 #include "queue/quarantine.h"
+#include "relay/dsn.h"
 
 namespace mukaika::http {
 
@@ -48,6 +49,13 @@ struct MailUnlockResult {
   nlohmann::json report;
   std::string reason, reason_en;  // blocked: why
 };
+
+// The follow-up mail for `recipient`: what was held and opened, in both
+// languages, with the re-sanitized mail attached as <queue_id>.eml (the
+// daemon does not take mails apart: decision 18).
+std::string make_ppap_follow_up(const std::string& recipient, const std::string& queue_id,
+                                const nlohmann::json& kept_summary, const MailUnlockResult& result,
+                                const BounceOptions& options);
 
 class MailPpap {
  public:
