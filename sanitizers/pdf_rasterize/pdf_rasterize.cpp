@@ -475,14 +475,22 @@ PdfRasterizeResult rasterize_pdf(std::string_view pdf, const PdfRasterizeOptions
   GErrorPtr error;
   DocumentPtr doc = open_glib(pdf, error);
   // PPAP: the recipient's passwords, tried in turn; the render threads open
-  // their documents with the one that worked.
+  // their documents with the one that worked. Each is tried with poppler-cpp
+  // first: poppler-glib 22.12 crashes when a password it is given does not
+  // open the document (its retry in poppler_document_new_from_bytes), and
+  // converts non-ASCII passwords to Latin-1 first, so only an ASCII password
+  // that is known to open the document is handed to it.
   PdfRasterizeControl opened = control;
   for (std::size_t i = 0; !doc && i < control.passwords.size() && error &&
                           g_error_matches(error.get(), POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED);
        ++i) {
+    const std::string& p = control.passwords[i];
+    const bool ascii = std::all_of(p.begin(), p.end(), [](char c) { return c > 0x1f && c < 0x7f; });
+    auto probe = ascii ? open_cpp(pdf, p) : nullptr;
+    if (!probe || probe->is_locked()) continue;
     error.reset();
-    doc = open_glib(pdf, error, control.passwords[i]);
-    if (doc) opened.password = control.passwords[i];
+    doc = open_glib(pdf, error, p);
+    if (doc) opened.password = p;
   }
   if (!doc) {
     if (error && g_error_matches(error.get(), POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED))
