@@ -85,11 +85,11 @@ class PpapCase(DropBoxCase):
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
-    def sign_in_staff(self):
+    def sign_in_staff(self, name="demo-staff"):
         r, page = self.request(self.lgwan_port, "GET", "/signin", token=None)
         pre = r.getheader("Set-Cookie").split(";")[0]
         csrf = page.decode().split('name="csrf" value="')[1].split('"')[0]
-        form = urllib.parse.urlencode({"csrf": csrf, "name": "demo-staff", "password": "demo-staff"})
+        form = urllib.parse.urlencode({"csrf": csrf, "name": name, "password": name})
         r, _ = self.request(self.lgwan_port, "POST", "/signin", form,
                             {"Cookie": pre, "Content-Type": "application/x-www-form-urlencoded"}, token=None)
         self.assertEqual(r.status, 303)
@@ -306,6 +306,17 @@ class MailPpapTests(PpapCase):
         self.assertEqual(delivered[0]["message_id"], message_id)
         with open(self.path("dropbox", "ppap", queue_id + ".json"), encoding="utf-8") as f:
             self.assertEqual(json.load(f)["state"], "delivered")
+        # The auditors' page and its CSV list every attempt (and never a password).
+        auditor = self.sign_in_staff("demo-auditor")
+        r, page = self.page(auditor, "/audit")
+        self.assertEqual(r.status, 200)
+        self.assertIn("ppap.attempt", page)
+        self.assertIn("ppap.delivered", page)
+        r, csv = self.page(auditor, "/audit.csv")
+        rows = [line for line in csv.splitlines() if ",ppap." in line]
+        self.assertEqual(len([x for x in rows if ",ppap.attempt," in x]), 2, rows)
+        self.assertTrue(any(",wrong," in x for x in rows) and any(",ok," in x for x in rows), rows)
+        self.assertTrue(all("demo-staff" in x and queue_id in x for x in rows), rows)
         self.assert_password_nowhere()
 
     def test_mail_attempts_are_limited_and_others_get_404(self):
