@@ -246,6 +246,7 @@ button{font:inherit;padding:.4em 1.2em;border:0;border-radius:.3em;background:#1
 .drop{border:2px dashed #8aa;padding:2em;text-align:center;background:#fff;border-radius:.5em}
 .drop.over{background:#e8f1fb;border-color:#1f4e79}
 .error{color:#a00;font-weight:bold}.notice{color:#064}
+dl.ppap-item{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dl.ppap-item dd{margin:0}
 .progress{list-style:none;padding:0}.progress li{margin:.4em 0}.progress progress{width:20em;vertical-align:middle}
 table.items{border-collapse:collapse;width:100%;background:#fff}
 table.items th,table.items td{border:1px solid #ccd;padding:.4em;vertical-align:top;text-align:left}
