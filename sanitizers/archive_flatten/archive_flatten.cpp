@@ -129,11 +129,13 @@ bool says_encrypted(struct archive* a) {
 std::string n(std::uint64_t v) { return std::to_string(v); }
 
 Reason reason_encrypted() {
+  // "Held": with the LGWAN pages the recipient can type the password
+  // (docs/ppap.md); the notice around this sentence links there.
   return {"archive.encrypted",
-          "パスワード付きの圧縮ファイルのため中身を検査できず遮断しました。原本はインターネット接続系で保管されています。"
-          "パスワードによる取り出しは情報システム担当にお問い合わせください",
-          "blocked: the archive is password-protected, so its contents cannot be inspected. The original is kept "
-          "on the Internet side; ask your IT staff to retrieve it with the password"};
+          "パスワード付きの圧縮ファイルのため中身を検査できず、保留しました (遮断)。原本はインターネット接続系で保管されています。"
+          "パスワードが分かれば LGWAN 側の画面で入力して取り出せます。案内がない場合は情報システム担当にお問い合わせください",
+          "held (blocked): the archive is password-protected, so its contents cannot be inspected. The original is kept "
+          "on the Internet side; with the password you can open it on the LGWAN page, or ask your IT staff"};
 }
 
 Reason reason_wrong_password(const std::string& member) {

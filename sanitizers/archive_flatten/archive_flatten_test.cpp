@@ -783,7 +783,8 @@ TEST(ArchiveFlatten, EncryptedZipIsBlockedWithThePpapNotice) {
     Outcome o = flattener().process(item_of(zip, "請求書.zip"), t.ctx);
     ASSERT_EQ(o.action, Outcome::Action::Block);
     EXPECT_EQ(o.reason.code, "archive.encrypted");
-    EXPECT_NE(o.reason.ja.find("パスワード付きの圧縮ファイルのため中身を検査できず遮断しました"), std::string::npos);
+    EXPECT_NE(o.reason.ja.find("パスワード付きの圧縮ファイルのため中身を検査できず、保留しました"), std::string::npos);
+    EXPECT_NE(o.reason.ja.find("LGWAN 側の画面で入力"), std::string::npos);
     EXPECT_NE(o.reason.ja.find("原本はインターネット接続系で保管されています"), std::string::npos);
     EXPECT_NE(o.reason.ja.find("情報システム担当"), std::string::npos);
 

@@ -693,8 +693,10 @@ class PdfRasterize : public Sanitizer {
     switch (r.status) {
       case Status::Encrypted:
         return {"pdf.encrypted",
-                "パスワードで保護された PDF のため中身を検査できず遮断しました。原本はインターネット接続系で保管されています",
-                "blocked: the PDF is password-protected, so its content cannot be inspected; the original is kept "
+                "パスワードで保護された PDF のため中身を検査できず、保留しました (遮断)。原本はインターネット接続系で保管されています。"
+                "パスワードが分かれば LGWAN 側の画面で入力して取り出せます",
+                "held (blocked): the PDF is password-protected, so its content cannot be inspected; with the password "
+                "you can open it on the LGWAN page; the original is kept "
                 "on the Internet side"};
       case Status::WrongPassword:
         return {"pdf.wrong_password",
