@@ -72,6 +72,11 @@ bool verify_csrf_equal(const std::string& a, const std::string& b) {
   return a.size() == b.size() && !a.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// PPAP: /mail/<queue_id>/password (web_app_ppap.cpp).
+bool is_mail_password(std::string_view p) {
+  return p.size() > 15 && p.substr(0, 6) == "/mail/" && p.substr(p.size() - 9) == "/password";
+}
+
 Response html(std::string body) { return Response::text(200, std::move(body), "text/html; charset=utf-8"); }
 
 }  // namespace
@@ -668,7 +673,7 @@ Decision WebApp::decide(RequestHead& head) {
     if (what == "password" && (get || m == "POST")) return Decision::read_body(kFormLimit);
     return not_found();
   }
-  if (lgwan && starts_with(p, "/mail/") && p.size() > 15 && p.compare(p.size() - 9, 9, "/password") == 0) {
+  if (lgwan && is_mail_password(p)) {
     if (!get && m != "POST") return wrong_method();
     return Decision::read_body(kFormLimit);
   }
@@ -691,7 +696,7 @@ Response WebApp::handle(RequestHead& head) {
       sessions_.destroy(caller.session->id);
     return Response::redirect("/signin").with("Set-Cookie", cookie(head, session_cookie(zone_), "", true));
   }
-  if (starts_with(head.path, "/mail/")) return mail_password(head, head.path.substr(6, head.path.size() - 6 - 9));
+  if (is_mail_password(head.path)) return mail_password(head, head.path.substr(6, head.path.size() - 15));
   if (starts_with(head.path, "/files/")) {
     std::string id = head.path.substr(7);
     const std::string what = id.substr(std::min(id.size(), id.find('/') + 1));

@@ -4,6 +4,7 @@
 #include "pdf_rasterize/pdf_rasterize.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cairo.h>
 #include <poppler/cpp/poppler-document.h>
@@ -107,7 +108,8 @@ void write_file(const fs::path& p, const std::string& data) {
 // qpdf --encrypt USER OWNER 256 [restrictions] -- in out
 std::string encrypt(const std::string& pdf, const std::string& user, const std::string& owner,
                     const std::string& restrictions = "") {
-  const fs::path dir = fs::path(::testing::TempDir()) / "pdf_rasterize_qpdf";
+  // Per process: ctest runs the cases of this file in parallel processes.
+  const fs::path dir = fs::path(::testing::TempDir()) / ("pdf_rasterize_qpdf_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   write_file(dir / "in.pdf", pdf);
   const std::string cmd = "qpdf --encrypt '" + user + "' '" + owner + "' 256 " + restrictions + " -- '" +
