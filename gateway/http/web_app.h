@@ -13,6 +13,9 @@
 //   hashed in the configuration) or a signed-in session with the zone's
 //   role; writes by sessions need the session's CSRF token. Sign-in is
 //   rate limited per account and per client address.
+// - PPAP (web_app_ppap.cpp, docs/ppap.md): a held upload's or mail's
+//   password is typed only on the LGWAN side, only by its recipient, with
+//   the CSRF token; it goes to the worker in memory and is never echoed.
 // - Every response carries Content-Security-Policy (no inline script, no
 //   outside origin), X-Content-Type-Options: nosniff, X-Frame-Options:
 //   DENY, Referrer-Policy: no-referrer, Cache-Control: no-store; downloads
