@@ -34,6 +34,12 @@ struct Pipeline::Run : ReportSink {
   void note(const std::string& path, const std::string& action, const Reason& reason) override {
     actions.push_back({path, action, reason.code, reason.text(pipeline.language_), {}});
   }
+  void describe_mail(const std::string& path, const std::string& subject, const std::string& from) override {
+    if (path != top_path || described) return;
+    described = true;
+    mail_subject = subject;
+    mail_from = from;
+  }
   void record(const std::string& path, const char* action, const Reason& reason, const std::string& virus = {}) {
     actions.push_back({path, action, reason.code, reason.text(pipeline.language_), virus});
   }
@@ -44,6 +50,9 @@ struct Pipeline::Run : ReportSink {
   int parts = 0;
   std::uint64_t total_bytes = 0;
   int infected_found = 0;  // items the scanner flagged, anywhere below
+  std::string top_path;    // the input's path: describe_mail() counts there only
+  bool described = false;
+  std::string mail_subject, mail_from;
 };
 
 Pipeline::Pipeline(const Policy& policy, const Scanner& scanner, const Limits& limits, Language language)
@@ -56,10 +65,13 @@ PipelineResult Pipeline::run(Item input) {
   input.name = safe_file_name(input.name, static_cast<std::size_t>(limits_.max_name_chars), "input");
   if (input.path.empty()) input.path = input.name;
   input.depth = 0;
+  run.top_path = input.path;
   run.ctx.passphrases = std::move(input.passphrases);
   input.passphrases.clear();
   out.item = process(std::move(input), run);
   wipe_passphrases(run.ctx.passphrases);
+  out.mail_subject = std::move(run.mail_subject);
+  out.mail_from = std::move(run.mail_from);
   out.detected_type = out.item.detected_type;
   out.kind = out.item.kind;
   out.actions = std::move(run.actions);

@@ -38,6 +38,9 @@ struct PipelineResult {
   std::string sha256_out;             // empty when blocked
   std::string detected_type;
   Kind kind = Kind::Unknown;
+  // A mail's decoded Subject and From (ReportSink::describe_mail), for
+  // notices; empty for anything else.
+  std::string mail_subject, mail_from;
 };
 
 std::string_view to_string(PipelineResult::Verdict v);

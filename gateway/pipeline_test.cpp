@@ -36,7 +36,10 @@ class Split : public Sanitizer {
  public:
   std::string_view name() const override { return "test.split"; }
   std::vector<Kind> handles() const override { return {Kind::Mail}; }
-  Outcome process(const Item& item, Context&) const override {
+  Outcome process(const Item& item, Context& ctx) const override {
+    // As mail.rebuild does; a nested mail's description must not win.
+    ctx.report.describe_mail(item.path + "/inner.eml", "inner subject", "inner@example.jp");
+    ctx.report.describe_mail(item.path, "subject of " + item.name, "a@example.jp");
     std::string body = item.bytes.substr(item.bytes.find("\n\n") + 2);
     std::vector<Item> children;
     std::size_t start = 0;
@@ -148,6 +151,9 @@ TEST(Pipeline, InfectedPartIsDroppedAndTheRestDelivered) {
   bool blamed = false;
   for (const auto& a : r.actions) blamed = blamed || (a.path == "m.eml/p2.txt" && a.virus == "Test.Marker");
   EXPECT_TRUE(blamed);
+  // The top-level mail's Subject and From, for the notices about it.
+  EXPECT_EQ(r.mail_subject, "subject of m.eml");
+  EXPECT_EQ(r.mail_from, "a@example.jp");
 }
 
 TEST(Pipeline, FlaggedContainerWithNoBlamedPartIsBlocked) {

@@ -91,6 +91,8 @@ SanitizedMail to_sanitized_mail(const std::string& queue_id, const std::string& 
   SanitizedMail m;
   m.report = report_item(queue_id + ".eml", "", result);
   m.message_id = parse_message_id(original);
+  m.subject = result.mail_subject;
+  m.from = result.mail_from;
   const bool is_mail = result.item.type == "message/rfc822" || result.kind == Kind::Mail;
   if (result.verdict != PipelineResult::Verdict::Blocked && is_mail) {
     m.verdict = result.verdict == PipelineResult::Verdict::Clean ? SanitizedMail::Verdict::Clean
@@ -450,6 +452,8 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     if (!config.http.lgwan.listen.empty() && !config.http.lgwan.public_url.empty())
       n.page_url = config.http.lgwan.public_url + "mail/" + queue_id;
     n.message_id = result.message_id;
+    n.subject = result.subject;
+    n.from_header = result.from;
     n.reason_ja = result.reason;
     n.reason_en = result.reason_en;
     // One notice for all recipients of this message.
@@ -460,6 +464,11 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   queue_options.retry_max = std::chrono::seconds(config.relay.retry_max_s);
   queue_options.give_up_after = std::chrono::hours(config.relay.give_up_after_h);
   queue_options.blocked_notice = config.relay.blocked_notice;
+  queue_options.trace_header = [bounce_options](const Envelope& envelope, const std::string& queue_id) {
+    BounceOptions o = bounce_options;
+    o.now = std::chrono::system_clock::now();
+    return make_received_header(envelope, queue_id, o);
+  };
   // Two sanitizing threads per worker: while one thread writes a mail's
   // results to disk (quarantine, audit, spool), the worker already has the
   // next mail (the service holds up to two per worker).

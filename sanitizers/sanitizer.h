@@ -169,6 +169,11 @@ class ReportSink {
  public:
   virtual ~ReportSink() = default;
   virtual void note(const std::string& path, const std::string& action, const Reason& reason) = 0;
+  // A mail's decoded Subject and From (UTF-8), for the notices people get
+  // about it when it is blocked. Only the top-level mail's are kept.
+  virtual void describe_mail(const std::string& path, const std::string& subject, const std::string& from) {
+    (void)path, (void)subject, (void)from;
+  }
 };
 
 struct Context {

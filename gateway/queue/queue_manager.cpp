@@ -373,7 +373,7 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
   std::string output;
   meta.kind = "mail";  // a step repeated after a crash decides afresh
   if (!blocked) {
-    output = result.message;
+    output = options_.trace_header ? options_.trace_header(meta.envelope, id) + result.message : result.message;
   } else if (options_.blocked_notice && parts_.make_blocked_notice) {
     output = parts_.make_blocked_notice(meta.envelope, result, id);
     meta.kind = "notice";

@@ -64,6 +64,7 @@ struct SanitizedMail {
   nlohmann::json report;  // the item report
   std::string message_id;
   std::string sha256_out;
+  std::string subject, from;  // decoded, for the blocked notice ("" when unknown)
 };
 std::string_view to_string(SanitizedMail::Verdict verdict);
 
@@ -89,6 +90,10 @@ struct QueueOptions {
   int sanitize_threads = 1;
   // How often an idle delivery thread calls Delivery::close_idle().
   std::chrono::milliseconds idle_check_interval{std::chrono::seconds(1)};
+  // The Received: line this hop puts on top of each mail it delivers (RFC
+  // 5321 4.4), from the envelope and the queue id; none: no line. Not on
+  // the gateway's own notices and DSNs.
+  std::function<std::string(const Envelope& envelope, const std::string& queue_id)> trace_header;
   // Operator log lines (default: stderr).
   std::function<void(const std::string&)> log;
   // Tests only: called at each named step so that a test can crash there.

@@ -460,4 +460,23 @@ std::string make_gateway_mail(const GatewayMail& mail, const BounceOptions& o) {
   return m;
 }
 
+std::string make_received_header(const Envelope& envelope, const std::string& queue_id, const BounceOptions& o) {
+  // Only what a header may hold: no spaces, parentheses or brackets from the
+  // peer (they would change what the line says), capped.
+  const auto token = [](std::string_view s, std::size_t max) {
+    std::string out;
+    for (char c : clean_ascii(s, max))
+      if (c != ' ' && c != '(' && c != ')' && c != '[' && c != ']' && c != ';' && c != '<' && c != '>') out += c;
+    return out.empty() ? std::string("unknown") : out;
+  };
+  std::string address = token(envelope.client_address, 64);
+  if (address.find(':') != std::string::npos && address.rfind("IPv6:", 0) != 0) address = "IPv6:" + address;
+  const auto when = envelope.received.time_since_epoch().count() != 0 ? envelope.received : o.now;
+  std::string h = "Received: from " + token(envelope.helo, 255) + " ([" + address + "])\r\n\tby " + host_of(o) +
+                  " (mukaika) with ESMTP id " + token(queue_id, 64) + "\r\n\t";
+  if (envelope.recipients.size() == 1) h += "for <" + token(envelope.recipients.front(), 256) + ">";
+  h += "; " + rfc5322_date(when) + "\r\n";
+  return h;
+}
+
 }  // namespace mukaika

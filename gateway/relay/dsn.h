@@ -78,6 +78,14 @@ struct GatewayMail {
 };
 std::string make_gateway_mail(const GatewayMail& mail, const BounceOptions& o);
 
+// The trace line this hop adds to every mail it relays (RFC 5321 4.4):
+//   Received: from <helo> ([<client address>])
+//   	by <hostname> (mukaika) with ESMTP id <queue_id>
+//   	for <rcpt>; <date>           ("for" only with one recipient)
+// ESMTPS/UTF8SMTP are not claimed: the sanitized mail is new. Peer text is
+// cleaned and capped; the result ends in CRLF.
+std::string make_received_header(const Envelope& envelope, const std::string& queue_id, const BounceOptions& o);
+
 // The header block of `message`: everything up to the first empty line (not
 // included), capped at `limit` bytes (cut at a line end), with CRLF line ends.
 std::string message_headers(std::string_view message, std::size_t limit = 64 * 1024);

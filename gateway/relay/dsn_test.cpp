@@ -230,6 +230,24 @@ TEST(Dsn, BlockedNoticeLinksToTheMailPageWhenGiven) {
       << v;
 }
 
+TEST(Dsn, ReceivedHeaderTracesTheHopAndCannotBeInjected) {
+  Envelope e = original_envelope();
+  e.helo = "mx.example.com";
+  e.client_address = "192.0.2.25";
+  e.recipients = {"a@lg.example.jp"};
+  EXPECT_EQ(make_received_header(e, "0006abc", options()),
+            "Received: from mx.example.com ([192.0.2.25])\r\n\tby mukaika.city.example.lg.jp (mukaika) with ESMTP id "
+            "0006abc\r\n\tfor <a@lg.example.jp>; Mon, 30 Nov 2026 08:53:20 +0900\r\n");
+  e.helo = "evil\r\nBcc: x@example.com (fake) [1.2.3.4]";
+  e.client_address = "2001:db8::1";
+  e.recipients = {"a@lg.example.jp", "b@lg.example.jp"};
+  const std::string h = make_received_header(e, "q", options());
+  expect_wellformed(h);
+  EXPECT_EQ(h.find("\r\nBcc"), std::string::npos) << h;
+  EXPECT_NE(h.find("([IPv6:2001:db8::1])"), std::string::npos) << h;
+  EXPECT_EQ(h.find("for <"), std::string::npos) << h;  // two recipients: none named
+}
+
 TEST(Dsn, GatewayMailCarriesTextAndAttachments) {
   GatewayMail g;
   g.recipient = "a@lg.example.jp";

@@ -155,6 +155,8 @@ std::string encode_reply(const PipelineResult& result) {
     put_text(w, a.reason);
     put_text(w, a.virus);
   }
+  put_text(w, result.mail_subject);
+  put_text(w, result.mail_from);
   return w.take();
 }
 
@@ -192,6 +194,8 @@ PipelineResult decode_reply(std::string_view payload, const ReplyLimits& limits)
     a.virus = text(r, kMaxShortText, "action virus name");
     out.actions.push_back(std::move(a));
   }
+  out.mail_subject = text(r, kMaxReasonText, "mail subject");
+  out.mail_from = text(r, kMaxReasonText, "mail from");
   r.finish();
   // Consistency: what is not delivered carries no bytes, and the top-level
   // verdict follows the item's (Pipeline::run).

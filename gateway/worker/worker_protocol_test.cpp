@@ -29,6 +29,8 @@ PipelineResult sample_result() {
   r.actions = {{"請求書.eml/a.exe", "remove", "policy.executable", "実行ファイルを削除しました", ""},
                {"請求書.eml/b.zip", "block", "av.infected", "ウイルス", "Eicar-Test-Signature"},
                {"請求書.eml", "convert", "mail.rebuilt", "作り直しました", ""}};
+  r.mail_subject = "請求書のご送付";
+  r.mail_from = "経理部 <billing@example.com>";
   return r;
 }
 
@@ -53,6 +55,8 @@ TEST(WorkerProtocol, ReplyRoundTripKeepsEveryField) {
   EXPECT_EQ(out.item.reason.en, in.item.reason.en);
   EXPECT_EQ(out.detected_type, in.detected_type);
   EXPECT_EQ(out.kind, in.kind);
+  EXPECT_EQ(out.mail_subject, in.mail_subject);
+  EXPECT_EQ(out.mail_from, in.mail_from);
   ASSERT_EQ(out.actions.size(), in.actions.size());
   for (std::size_t i = 0; i < in.actions.size(); ++i) {
     EXPECT_EQ(out.actions[i].path, in.actions[i].path);

@@ -394,6 +394,14 @@ class MailRebuild : public Sanitizer {
         if (hn && raw && g_ascii_strcasecmp(hn, h) == 0) plan.headers.emplace_back(h, unfold(raw));
       }
     }
+    if (item.depth == 0) {
+      std::string subject, from;
+      for (const auto& [name, raw] : plan.headers) {
+        if (name == "Subject" && subject.empty()) subject = mime::decode_header_text(raw, opts_.fallback_charset);
+        if (name == "From" && from.empty()) from = mime::decode_header_text(raw, opts_.fallback_charset);
+      }
+      ctx.report.describe_mail(item.path, subject, from);
+    }
     Walker walker(ctx, opts_, plan, children);
     try {
       walker.message(message.get(), 0, "");

@@ -249,6 +249,9 @@ class MaildirTests(ServeCase):
             with open(f, "rb") as fh:
                 data = fh.read()
             self.assertTrue(data.startswith(b"Delivered-To: staff@city.example.lg.jp\r\n"), data[:80])
+            # This hop's trace line (RFC 5321 4.4) on top of the sanitized mail.
+            self.assertRegex(data[:400], rb"\r\nReceived: from internet-mta\.example \(\[127\.0\.0\.1\]\)\r\n\tby \S+ "
+                                         rb"\(mukaika\) with ESMTP id [0-9a-f]+\r\n\tfor <staff@city\.example\.lg\.jp>; ")
             msg = email.message_from_bytes(data, policy=email.policy.default)
             self.assertTrue(msg["X-Mukaika-Sanitized"].startswith("mukaika; "), msg["X-Mukaika-Sanitized"])
             subjects.add(str(msg["Subject"]))
@@ -294,6 +297,11 @@ class MaildirTests(ServeCase):
         for queue_id in ids.values():
             link = "https://mukaika.lgwan.example/mail/" + queue_id
             self.assertEqual(sum(link in b for b in bodies), 1, (link, bodies))
+        # The blocked-mail notice names the mail as its reader knows it.
+        notice = [b for b in bodies if "受付番号" in b]
+        self.assertEqual(len(notice), 1, bodies)
+        self.assertIn("件名:        " + S.SUBJECTS["eicar-body.eml"], notice[0])
+        self.assertIn("差出人:      情報政策課 <jouhou@city.example.jp>", notice[0])
 
     def test_mail_over_the_item_limit_is_blocked_and_sanitizing_goes_on(self):
         # smtp.max_message_bytes (50 MiB) above limits.max_item_bytes (1 MiB):
