@@ -25,6 +25,8 @@ packages=(
   libgtest-dev libgmock-dev python3 clamav-testfiles swaks
   # PDF tests and benchmark: encrypted PDFs, pdftoppm, peak memory
   qpdf poppler-utils time
+  # PPAP tests: password-protected zips (ZipCrypto with zip -P, AES and 7z with 7z)
+  zip p7zip-full
   # archive.flatten tests: hand-built zips (raw deflate, CRC-32)
   zlib1g-dev
   # the MTA hop: STARTTLS; real SMTP peers in tests (Postfix's smtp-sink and

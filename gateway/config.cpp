@@ -30,12 +30,12 @@ class Checker {
   void check(const toml::table& user, const toml::table& merged) {
     static const std::set<std::string> kTop{"language", "limits",   "antivirus",  "workers", "smtp",
                                             "relay",    "spool",    "quarantine", "audit",   "policy",
-                                            "sanitizer", "http",    "dropbox",    "accounts", "api_clients", "release"};
+                                            "sanitizer", "http",    "dropbox",    "accounts", "api_clients", "release", "ppap"};
     for (const auto& [key, node] : user) {
       if (!kTop.count(std::string(key.str())))
         problem(&node, "unknown key \"" + std::string(key.str()) +
                            "\" (known: language, limits, antivirus, workers, smtp, relay, spool, quarantine, audit, "
-                           "policy, sanitizer, http, dropbox, release, accounts, api_clients)");
+                           "policy, sanitizer, http, dropbox, release, ppap, accounts, api_clients)");
     }
     if (const auto* lang = user.get("language")) {
       auto v = lang->value<std::string>();
@@ -237,6 +237,7 @@ class Checker {
     }
     check_table(user, "dropbox", {{"keep_days", 1, 3650}}, {"dir"}, {}, {"departments"});
     check_table(user, "release", {{"download_hours", 1, 24 * 30}}, {"dir"}, {"deliver_to_lgwan"});
+    check_table(user, "ppap", {{"max_attempts", 1, 100}}, {}, {"enabled"});
     static const std::set<std::string> kRoles{"uploader", "recipient", "approver", "administrator", "auditor"};
     if (const toml::node* node = user.get("accounts")) {
       const auto* list = node->as_array();
@@ -547,6 +548,8 @@ Config build(const toml::table& merged, std::string source) {
   c.http.signin_lock_minutes = http["signin_lock_minutes"].value_or(c.http.signin_lock_minutes);
   c.dropbox.dir = merged["dropbox"]["dir"].value_or(c.dropbox.dir);
   c.dropbox.keep_days = merged["dropbox"]["keep_days"].value_or(c.dropbox.keep_days);
+  c.ppap.enabled = merged["ppap"]["enabled"].value_or(c.ppap.enabled);
+  c.ppap.max_attempts = merged["ppap"]["max_attempts"].value_or(c.ppap.max_attempts);
   if (const auto* deps = merged["dropbox"]["departments"].as_array())
     for (const auto& d : *deps)
       if (auto s = d.value<std::string>()) c.dropbox.departments.push_back(*s);

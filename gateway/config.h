@@ -87,6 +87,12 @@ struct DropBoxConfig {
   int keep_days = 14;                    // sanitized files kept for download
   std::vector<std::string> departments;  // recipients besides staff accounts
 };
+// PPAP (docs/ppap.md): recipients type the password of a held archive or
+// PDF on the LGWAN page; the original is opened and sanitized in a worker.
+struct PpapConfig {
+  bool enabled = true;
+  int max_attempts = 5;  // wrong passwords per held item or mail, then locked
+};
 // A person who signs in to a web page. Roles: "uploader" (Internet page),
 // "recipient" (LGWAN inbox); issue 8 adds approver, administrator, auditor.
 struct AccountConfig {
@@ -127,6 +133,7 @@ struct Config {
   HttpConfig http;
   DropBoxConfig dropbox;
   ReleaseConfig release;
+  PpapConfig ppap;
   std::vector<AccountConfig> accounts;
   std::vector<ApiClientConfig> api_clients;
   std::map<Kind, std::vector<std::string>> policy_file;

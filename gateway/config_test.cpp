@@ -76,6 +76,20 @@ TEST(Config, SyntaxErrorHasLine) {
   EXPECT_EQ(problems[0].line, 2);
 }
 
+TEST(Config, PpapSectionIsValidated) {
+  Config d = load_config(std::nullopt, registry());
+  EXPECT_TRUE(d.ppap.enabled);
+  EXPECT_EQ(d.ppap.max_attempts, 5);
+  Config c = load_config(write_temp("ppap.toml", "[ppap]\nenabled = false\nmax_attempts = 3\n"), registry());
+  EXPECT_FALSE(c.ppap.enabled);
+  EXPECT_EQ(c.ppap.max_attempts, 3);
+  auto problems = check_config_file(write_temp("ppap-bad.toml", "[ppap]\nmax_attempts = 0\npassword = \"x\"\n"),
+                                    registry());
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0].line, 2);
+  EXPECT_EQ(problems[1].line, 3);
+}
+
 TEST(Config, SanitizerForWrongKindIsRefused) {
   auto path = write_temp("wrongkind.toml", "[policy.file]\npdf = [\"html.to_text\"]\n");
   auto problems = check_config_file(path, registry());

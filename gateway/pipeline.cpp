@@ -66,7 +66,10 @@ PipelineResult Pipeline::run(Item input) {
   if (input.path.empty()) input.path = input.name;
   input.depth = 0;
   run.top_path = input.path;
+  run.ctx.passphrases = std::move(input.passphrases);
+  input.passphrases.clear();
   out.item = process(std::move(input), run);
+  wipe_passphrases(run.ctx.passphrases);
   out.mail_subject = std::move(run.mail_subject);
   out.mail_from = std::move(run.mail_from);
   out.detected_type = out.item.detected_type;

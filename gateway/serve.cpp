@@ -161,6 +161,11 @@ http::SanitizedFile to_sanitized_file(const std::string& name, PipelineResult re
   return f;
 }
 
+// An upload through the workers; `passphrases` (PPAP) only when a
+// recipient typed a password for it.
+http::SanitizedFile sanitize_upload(SanitizerService& service, const std::string& name, std::string bytes,
+                                    std::vector<std::string> passphrases);
+
 // Workers the pool replaced after a failure (worker_pool.h: such a result's
 // action is worker.crashed, worker.timeout, ...), for /metrics.
 std::atomic<std::uint64_t> g_worker_failures{0};
@@ -172,6 +177,17 @@ PipelineResult counted(PipelineResult r) {
       break;
     }
   return r;
+}
+
+http::SanitizedFile sanitize_upload(SanitizerService& service, const std::string& name, std::string bytes,
+                                    std::vector<std::string> passphrases) {
+  Item item;
+  item.bytes = std::move(bytes);
+  item.name = name;
+  item.path = name;
+  item.role = Role::File;
+  item.passphrases = std::move(passphrases);
+  return to_sanitized_file(name, counted(service.sanitize(std::move(item))));
 }
 
 // The drop box's request for a first-page thumbnail of a sanitized PDF: a
@@ -313,6 +329,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   std::unique_ptr<http::DropBox> drop_box;
   std::unique_ptr<http::ReleaseDesk> release_desk;
   std::unique_ptr<http::WebApp> internet_app, lgwan_app;
+  std::unique_ptr<http::MailPpap> mail_ppap;
   // The queue manager is made after the listeners; they start only after it
   // exists, so their mails always find it.
   QueueManager* mail_queue = nullptr;
@@ -341,16 +358,15 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
         if (r.verdict == PipelineResult::Verdict::Blocked || r.item.type != "image/png") return std::nullopt;
         return std::move(r.item.bytes);
       };
+      // PPAP: the same, with the passwords a recipient typed.
+      o.unlock = [&service](const std::string& name, std::string bytes, std::vector<std::string> passphrases) {
+        return sanitize_upload(*service, name, std::move(bytes), std::move(passphrases));
+      };
       drop_box = std::make_unique<http::DropBox>(
           config.dropbox.dir, *audit,
           [&service](const std::string& id, const std::string& name, std::string bytes) {
-            Item item;
-            item.bytes = std::move(bytes);
-            item.name = name;
-            item.path = name;
-            item.role = Role::File;
             (void)id;
-            return to_sanitized_file(name, counted(service->sanitize(std::move(item))));
+            return sanitize_upload(*service, name, std::move(bytes), {});
           },
           o);
       // Release of originals with approval (docs/release.md).
@@ -380,6 +396,32 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
         lgwan_app->set_quarantine(quarantine.get());
         lgwan_app->set_release_desk(release_desk.get());
         lgwan_app->set_mail_sender(send_mail, gateway_mail_options);
+        if (config.ppap.enabled) {
+          // PPAP for mail: the kept original again, whole, with the password.
+          http::MailPpap::Parts p;
+          p.unlock = [&service](const std::string& queue_id, std::string original,
+                                std::vector<std::string> passphrases) {
+            Item item;
+            item.bytes = original;
+            item.name = queue_id + ".eml";
+            item.declared_type = "message/rfc822";
+            item.role = Role::File;
+            item.passphrases = std::move(passphrases);
+            SanitizedMail m = to_sanitized_mail(queue_id, original, counted(service->sanitize(std::move(item))));
+            return http::MailUnlockResult{std::string(to_string(m.verdict)), std::move(m.message), std::move(m.report),
+                                          m.reason, m.reason_en};
+          };
+          p.follow_up = [gateway_mail_options](const std::string& recipient, const std::string& queue_id,
+                                               const nlohmann::json& summary, const http::MailUnlockResult& r) {
+            return http::make_ppap_follow_up(recipient, queue_id, summary, r, gateway_mail_options);
+          };
+          p.send = send_mail;
+          p.audit = [&drop_box](const nlohmann::json& record) { drop_box->audit(record); };
+          p.log = [](const std::string& line) { std::cerr << "mukaika: " << line << "\n"; };
+          mail_ppap = std::make_unique<http::MailPpap>(fs::path(config.dropbox.dir) / "ppap", *quarantine, std::move(p),
+                                                       config.ppap.max_attempts);
+          lgwan_app->set_mail_ppap(mail_ppap.get());
+        }
         lgwan_app->set_worker_restarts([] { return g_worker_failures.load(); });
         lgwan_http = std::make_unique<http::HttpServer>(listener("lgwan", config.http.lgwan), *lgwan_app);
       }

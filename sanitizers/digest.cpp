@@ -1,5 +1,6 @@
 #include "digest.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <array>
@@ -24,6 +25,16 @@ std::string sha256_hex(std::string_view bytes) {
     out += kHex[md[i] & 0xF];
   }
   return out;
+}
+
+void wipe(std::string& secret) {
+  if (!secret.empty()) OPENSSL_cleanse(secret.data(), secret.size());
+  secret.clear();
+}
+
+void wipe_passphrases(std::vector<std::string>& passphrases) {
+  for (auto& p : passphrases) wipe(p);
+  passphrases.clear();
 }
 
 }  // namespace mukaika

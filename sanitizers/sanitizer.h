@@ -81,6 +81,9 @@ struct Item {
   Role role = Role::File;
   int depth = 0;              // 0 for a top-level input
   std::string path;           // where it sits, e.g. "mail.eml/請求書.zip/a.txt"
+  // PPAP: passwords a recipient typed for this input (top level only; the
+  // pipeline moves them into the Context). Never logged, never written.
+  std::vector<std::string> passphrases;
 };
 
 // What became of a child after the pipeline processed it; handed to
@@ -179,6 +182,9 @@ struct Context {
   ReportSink& report;
   Language language = Language::Ja;
   std::chrono::steady_clock::time_point deadline;
+  // PPAP: passwords to try on encrypted archives and PDFs anywhere in this
+  // input (Item::passphrases of the top-level item). Empty: none given.
+  std::vector<std::string> passphrases = {};
 
   bool past_deadline() const { return std::chrono::steady_clock::now() > deadline; }
 };

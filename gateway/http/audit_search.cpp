@@ -63,6 +63,19 @@ AuditRow row_of(const nlohmann::json& j) {
     r.virus = viruses(j.value("actions", nlohmann::json()));
     r.detail = str(j, "name");
     if (!str(j, "reason").empty()) r.detail += ": " + str(j, "reason");
+  } else if (r.type.rfind("ppap.", 0) == 0) {
+    // PPAP: who typed a password for which held file or mail, and what came
+    // of it; the records never hold the password itself.
+    r.sender = str(j, "actor");
+    r.recipients = str(j, "recipient");
+    r.message_id = str(j, "message_id");
+    r.verdict = r.type == "ppap.attempt" ? str(j, "result") : r.type == "ppap.locked" ? "locked" : str(j, "verdict");
+    r.detail = str(j, "subject");
+    if (!str(j, "name").empty()) r.detail += " " + str(j, "name");
+    if (j.contains("attempts") && j["attempts"].is_number_integer())
+      r.detail += " attempts=" + std::to_string(j["attempts"].get<int>());
+    if (!str(j, "to").empty()) r.detail += " to=" + str(j, "to");
+    if (!str(j, "follow_up").empty()) r.detail += " follow_up=" + str(j, "follow_up");
   } else if (r.type == "signin") {
     r.sender = str(j, "account");
     r.verdict = j.value("ok", false) ? "ok" : "failed";

@@ -90,7 +90,10 @@ nlohmann::json to_json(const DropItem& i) {
           {"finished_ms", to_ms(i.finished)},
           {"processing_seconds", i.processing_seconds},
           {"picked_up", i.picked_up},
-          {"thumbnail", i.thumbnail}};
+          {"thumbnail", i.thumbnail},
+          {"held", i.held},
+          {"password_attempts", i.password_attempts},
+          {"password_locked", i.password_locked}};
 }
 
 DropItem item_from_json(const nlohmann::json& j) {
@@ -119,6 +122,9 @@ DropItem item_from_json(const nlohmann::json& j) {
   i.processing_seconds = j.value("processing_seconds", 0.0);
   i.picked_up = j.value("picked_up", false);
   i.thumbnail = j.value("thumbnail", false);
+  i.held = j.value("held", "");
+  i.password_attempts = j.value("password_attempts", 0);
+  i.password_locked = j.value("password_locked", false);
   return i;
 }
 
@@ -336,6 +342,36 @@ DropBox::Stats DropBox::stats() const {
   return s;
 }
 
+std::string DropBox::read_original(const std::string& id) const {
+  return as_drop_box_error([&] { return read_file(item_dir(id) / kOriginal); });
+}
+
+void DropBox::store_output(DropItem& item, const SanitizedFile& result) {
+  as_drop_box_error([&] {
+    remove_file(item_dir(item.id) / kOutput);  // a crash after writing it, before meta.json said so
+    write_new_file(item_dir(item.id) / kOutput, result.bytes);
+  });
+  item.output_name = result.name.empty() ? item.name : result.name;
+  item.output_type = result.type;
+  item.output_size = result.bytes.size();
+  item.sha256_output = result.sha256_output;
+  item.status = ItemStatus::Done;
+  if (options_.thumbnail && item.output_type == "application/pdf") {
+    // Best effort: an inbox without a picture is still an inbox.
+    try {
+      if (auto png = options_.thumbnail(result.bytes)) {
+        as_drop_box_error([&] {
+          remove_file(item_dir(item.id) / kThumbnail);
+          write_new_file(item_dir(item.id) / kThumbnail, *png);
+        });
+        item.thumbnail = true;
+      }
+    } catch (const std::exception& e) {
+      if (options_.log) options_.log("drop box: " + item.id + ": no thumbnail: " + e.what());
+    }
+  }
+}
+
 void DropBox::process(DropItem item) {
   const auto started = std::chrono::steady_clock::now();
   item.status = ItemStatus::Processing;
@@ -388,30 +424,9 @@ void DropBox::process(DropItem item) {
     if (result.verdict == "blocked") {
       item.status = ItemStatus::Blocked;
     } else {
-      as_drop_box_error([&] {
-        remove_file(item_dir(item.id) / kOutput);  // a crash after writing it, before meta.json said so
-        write_new_file(item_dir(item.id) / kOutput, result.bytes);
-      });
-      item.output_name = result.name.empty() ? item.name : result.name;
-      item.output_type = result.type;
-      item.output_size = result.bytes.size();
-      item.sha256_output = result.sha256_output;
-      item.status = ItemStatus::Done;
-      if (options_.thumbnail && item.output_type == "application/pdf") {
-        // Best effort: an inbox without a picture is still an inbox.
-        try {
-          if (auto png = options_.thumbnail(result.bytes)) {
-            as_drop_box_error([&] {
-              remove_file(item_dir(item.id) / kThumbnail);
-              write_new_file(item_dir(item.id) / kThumbnail, *png);
-            });
-            item.thumbnail = true;
-          }
-        } catch (const std::exception& e) {
-          if (options_.log) options_.log("drop box: " + item.id + ": no thumbnail: " + e.what());
-        }
-      }
+      store_output(item, result);
     }
+    item.held = item.status == ItemStatus::Blocked ? held_code(item.report) : "";
   }
   item.processing_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   save(item);

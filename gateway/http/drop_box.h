@@ -35,6 +35,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -75,7 +76,17 @@ struct DropItem {
   double processing_seconds = 0;
   bool picked_up = false;    // the recipient marked it done
   bool thumbnail = false;    // items/<id>/thumbnail.png exists (first page of a PDF)
+  // PPAP (drop_box_ppap.cpp): blocked only for want of a password. `held` is
+  // the reason code (archive.encrypted, pdf.encrypted); the count of wrong
+  // passwords survives restarts. The password itself is never stored.
+  std::string held;
+  int password_attempts = 0;
+  bool password_locked = false;
 };
+
+// The code of a blocked item that a password can open ("archive.encrypted",
+// "pdf.encrypted"), from its report's actions; "" when there is none.
+std::string held_code(const nlohmann::json& report);
 
 // The sanitizer as the drop box sees it: bytes and a name in, a result out.
 // Throws when it could not decide (the item is retried).
@@ -107,6 +118,10 @@ class DropBox {
     // Originals larger than this (limits.max_item_bytes; 0: no limit) are
     // blocked without being read into memory or sent to the sanitizer.
     std::uint64_t max_file_bytes = 0;
+    // PPAP: sanitizes an original again with passwords (in a worker).
+    // Throws when it could not decide. None: try_password() answers Error.
+    std::function<SanitizedFile(const std::string& name, std::string bytes, std::vector<std::string> passphrases)>
+        unlock;
   };
 
   // Creates the layout if missing and takes the lock. Throws DropBoxError.
@@ -152,6 +167,22 @@ class DropBox {
   std::optional<std::filesystem::path> thumbnail_path(const std::string& id) const;
   void mark_picked_up(const std::string& id, const std::string& by);
 
+  // PPAP: a recipient's password for a held item. The original is sanitized
+  // again with it (Options::unlock, in a worker); right: the item becomes
+  // done with the sanitized contents; wrong: counted in meta.json, and after
+  // max_attempts the item is locked. One attempt at a time per item; every
+  // attempt is audited (ppap.attempt, ppap.locked, ppap.delivered), never
+  // the password. The passphrases are wiped before this returns.
+  struct PasswordOutcome {
+    enum class Result { Opened, Wrong, Locked, NotHeld, Busy, Unsupported, Blocked, Error };
+    Result result = Result::Error;
+    int attempts = 0;      // wrong passwords so far
+    int max_attempts = 0;
+    std::string detail;    // Error: what went wrong
+  };
+  PasswordOutcome try_password(const std::string& id, std::vector<std::string> passphrases, const std::string& by,
+                               const std::string& client_address, int max_attempts);
+
   // Counters for /metrics.
   struct Stats {
     std::map<std::string, std::uint64_t> by_verdict;  // since start
@@ -177,6 +208,8 @@ class DropBox {
  private:
   std::filesystem::path item_dir(const std::string& id) const { return dir_ / "items" / id; }
   void save(const DropItem& item);
+  void store_output(DropItem& item, const SanitizedFile& result);
+  std::string read_original(const std::string& id) const;
   void process(DropItem item);
   void thread_main();
 
@@ -192,6 +225,7 @@ class DropBox {
   std::thread thread_;
   std::map<std::string, std::uint64_t> by_verdict_;
   std::vector<double> seconds_;
+  std::set<std::string> unlocking_;  // items with a password attempt in progress
 };
 
 nlohmann::json to_json(const DropItem& item);

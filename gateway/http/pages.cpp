@@ -188,12 +188,20 @@ std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& i
           << escape(csrf) << "\"><button type=\"submit\">" << t("済にする", "Mark done") << "</button></form>";
       else
         b << "<span class=\"done-mark\">" << t("済", "done") << "</span>";
+    } else if (!i.held.empty()) {
+      b << held_action(t, i);
     }
     if (release_cell) b << release_cell(i);
     b << "</td></tr>\n";
   }
   b << "</tbody></table>\n";
   return layout(t, t("受信箱", "Inbox"), who, csrf, t("LGWAN 接続系", "LGWAN zone"), b.str(), "inbox");
+}
+
+std::string frame(Lang t, const std::string& title, const std::string& who, const std::string& csrf, bool lgwan,
+                  const std::string& body, const std::string& page_id) {
+  return layout(t, title, who, csrf, lgwan ? t("LGWAN 接続系", "LGWAN zone") : t("インターネット接続系", "Internet zone"),
+                body, page_id);
 }
 
 std::string audit(Lang t, const std::string& who, const AuditQuery& q, const AuditResult& result,
@@ -245,6 +253,7 @@ button{font:inherit;padding:.4em 1.2em;border:0;border-radius:.3em;background:#1
 .drop{border:2px dashed #8aa;padding:2em;text-align:center;background:#fff;border-radius:.5em}
 .drop.over{background:#e8f1fb;border-color:#1f4e79}
 .error{color:#a00;font-weight:bold}.notice{color:#064}
+dl.ppap-item{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dl.ppap-item dd{margin:0}
 .progress{list-style:none;padding:0}.progress li{margin:.4em 0}.progress progress{width:20em;vertical-align:middle}
 table.items{border-collapse:collapse;width:100%;background:#fff}
 table.items th,table.items td{border:1px solid #ccd;padding:.4em;vertical-align:top;text-align:left}

@@ -40,6 +40,12 @@ std::string not_found(Lang t);
 std::string layout(Lang t, const std::string& title, const std::string& who, const std::string& csrf,
                    const std::string& zone_label, const std::string& body, const std::string& page_id);
 const char* verdict_label(Lang t, const std::string& verdict);  // "無害化済み" ...
+// The common frame of every page (header, sign-out, language link), for
+// pages written in other files (ppap_pages.cpp).
+std::string frame(Lang t, const std::string& title, const std::string& who, const std::string& csrf, bool lgwan,
+                  const std::string& body, const std::string& page_id);
+// PPAP (ppap_pages.cpp): the inbox's action for a held item.
+std::string held_action(Lang t, const DropItem& item);
 std::string audit(Lang t, const std::string& who, const AuditQuery& query, const AuditResult& result,
                   const std::string& csrf, const std::string& csv_link);
 

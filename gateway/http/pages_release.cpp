@@ -145,7 +145,14 @@ std::string mail(Lang t, const std::string& who, const std::string& nav, const s
     << "<tr><th>" << t("受付番号", "Queue id") << "</th><td>" << escape(m.queue_id) << "</td></tr>\n"
     << "<tr><th>" << t("判定と処理内容", "Verdict and what was done") << "</th><td id=\"mail-report\">";
   report_html(b, t, m.report);
-  b << "</td></tr>\n</tbody></table>\n<h2>" << t("原本", "The original") << "</h2>\n<p>"
+  b << "</td></tr>\n</tbody></table>\n";
+  if (!m.held.empty() && m.may_request) {
+    b << "<h2>" << t("パスワード付きの添付ファイル", "Password-protected attachments") << "</h2>\n<ul id=\"held\">";
+    for (const auto& h : m.held) b << "<li>" << escape(h) << "</li>";
+    b << "</ul>\n<p><a id=\"password-link\" href=\"/mail/" << escape(m.queue_id) << "/password\">"
+      << t("パスワードを入力して開く", "Enter the password to open them") << "</a></p>\n";
+  }
+  b << "<h2>" << t("原本", "The original") << "</h2>\n<p>"
     << t("原本 (受け取ったままのメール) は無害化前のものです。業務上どうしても必要なときだけ、理由を添えて申請してください。"
          "承認されると、インターネット接続系の画面から期限付きでダウンロードできます。",
          "The original (the mail as received) is not sanitized. Request it only when your work needs it, with the "

@@ -42,6 +42,9 @@ struct MailView {
   std::vector<std::string> recipients;
   SubjectReport report;
   bool may_request = false;  // the signed-in account is a recipient
+  // Attachments held for their password (PPAP); with ppap on, the page
+  // links the recipient to /mail/<queue_id>/password.
+  std::vector<std::string> held;
 };
 std::string mail(Lang t, const std::string& who, const std::string& nav, const std::string& csrf, const MailView& m,
                  const std::optional<ReleaseRequest>& request, const std::string& flash);

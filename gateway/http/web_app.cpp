@@ -69,6 +69,11 @@ bool verify_csrf_equal(const std::string& a, const std::string& b) {
   return a.size() == b.size() && !a.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// PPAP: /mail/<queue_id>/password (web_app_ppap.cpp).
+bool is_mail_password(std::string_view p) {
+  return p.size() > 15 && p.substr(0, 6) == "/mail/" && p.substr(p.size() - 9) == "/password";
+}
+
 }  // namespace
 
 namespace webapp_detail {
@@ -162,6 +167,19 @@ bool WebApp::valid_recipient(const std::string& r) const {
          config_.dropbox.departments.end();
 }
 
+const AccountConfig* WebApp::signed_in(const RequestHead& head, Session& session) {
+  Caller c = identify(head);
+  if (!c.session || !c.account) return nullptr;
+  session = *c.session;
+  return c.account;
+}
+
+bool WebApp::may_see_account(const AccountConfig& account, const DropItem& item) const {
+  Caller c;
+  c.account = &account;
+  return may_see(c, item);
+}
+
 bool WebApp::may_see(const Caller& caller, const DropItem& item) const {
   if (caller.api_client) return item.uploader == caller.owner();
   if (!caller.account) return false;
@@ -174,12 +192,6 @@ bool is_recipient_of_item(const AccountConfig& account, const DropItem& item) {
          (item.recipient == account.name || (!account.department.empty() && item.recipient == account.department));
 }
 
-const AccountConfig* WebApp::signed_in(const RequestHead& head, Session& session) {
-  Caller c = identify(head);
-  if (!c.session || !c.account) return nullptr;
-  session = *c.session;
-  return c.account;
-}
 
 // ----------------------------------------------------------------- uploads
 
@@ -704,7 +716,13 @@ Decision WebApp::decide(RequestHead& head) {
     const std::string id = rest.substr(0, slash), what = rest.substr(slash + 1);
     if (what == "thumbnail" && get) return Decision::respond(thumbnail(head, id));
     if (what == "done" && m == "POST") return Decision::read_body(kFormLimit);
+    // PPAP: the POST sanitizes in a worker, so both run on the blocking pool.
+    if (what == "password" && (get || m == "POST")) return Decision::read_body(kFormLimit);
     return not_found();
+  }
+  if (lgwan && is_mail_password(p)) {
+    if (!get && m != "POST") return wrong_method();
+    return Decision::read_body(kFormLimit);
   }
   if (lgwan && (p == "/audit" || p == "/audit.csv")) {
     if (!get) return wrong_method();
@@ -726,9 +744,12 @@ Response WebApp::handle(RequestHead& head) {
       sessions_.destroy(caller.session->id);
     return Response::redirect("/signin").with("Set-Cookie", cookie(head, session_cookie(zone_), "", true));
   }
+  if (is_mail_password(head.path)) return mail_password(head, head.path.substr(6, head.path.size() - 15));
   if (starts_with(head.path, "/files/")) {
     std::string id = head.path.substr(7);
+    const std::string what = id.substr(std::min(id.size(), id.find('/') + 1));
     id = id.substr(0, id.find('/'));
+    if (what == "password") return file_password(head, id);
     return mark_done(head, id);
   }
   return Response::text(404, "not found\n");

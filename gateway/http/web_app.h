@@ -13,6 +13,9 @@
 //   hashed in the configuration) or a signed-in session with the zone's
 //   role; writes by sessions need the session's CSRF token. Sign-in is
 //   rate limited per account and per client address.
+// - PPAP (web_app_ppap.cpp, docs/ppap.md): a held upload's or mail's
+//   password is typed only on the LGWAN side, only by its recipient, with
+//   the CSRF token; it goes to the worker in memory and is never echoed.
 // - Every response carries Content-Security-Policy (no inline script, no
 //   outside origin), X-Content-Type-Options: nosniff, X-Frame-Options:
 //   DENY, Referrer-Policy: no-referrer, Cache-Control: no-store; downloads
@@ -29,6 +32,7 @@
 #include "http/drop_box.h"
 #include "http/http_server.h"
 #include "http/release_desk.h"
+#include "http/ppap_mail.h"
 #include "mta_types.h"
 #include "queue/quarantine.h"
 #include "relay/dsn.h"
@@ -52,6 +56,8 @@ class WebApp : public Application {
   // Release of originals (web_app_release.cpp): requests, approvals and the
   // requester's downloads. None: those pages answer 404.
   void set_release_desk(ReleaseDesk* desk) { releases_ = desk; }
+  // PPAP for mail (/mail/<queue_id>/password, web_app_ppap.cpp). None: 404.
+  void set_mail_ppap(MailPpap* ppap) { mail_ppap_ = ppap; }
   // Queues a mail to LGWAN-side staff through the spool and the relay (a
   // decision notice, the contents of a held archive): envelope, the whole
   // RFC 5322 message (make_gateway_mail), a kind for the spool ("notice").
@@ -100,6 +106,12 @@ class WebApp : public Application {
   // What the desk needs to know of a subject now (name, verdict, infected);
   // nullopt when it no longer exists.
   std::optional<SubjectFacts> subject_facts(const std::string& subject) const;
+  // For pages written in other files: whether an account may see a
+  // drop-box item (signed_in above gives the account).
+  bool may_see_account(const AccountConfig& account, const DropItem& item) const;
+  // PPAP (web_app_ppap.cpp): the password pages, LGWAN side only.
+  Response file_password(RequestHead& head, const std::string& id);
+  Response mail_password(RequestHead& head, const std::string& queue_id);
 
   Zone zone_;
   const Config& config_;
@@ -109,6 +121,7 @@ class WebApp : public Application {
   std::function<std::uint64_t()> worker_restarts_;
   const Quarantine* quarantine_ = nullptr;
   ReleaseDesk* releases_ = nullptr;
+  MailPpap* mail_ppap_ = nullptr;
   MailSender send_mail_;  // none: no mails are sent (the pages still say what was decided)
   BounceOptions mail_options_;
 };

@@ -63,6 +63,8 @@ bool may_view_mail(const AccountConfig& account, const nlohmann::json& kept_summ
 }
 
 bool WebApp::release_path(std::string_view p) {
+  // /mail/<id>/password is PPAP's (web_app_ppap.cpp).
+  if (p.size() > 9 && p.substr(p.size() - 9) == "/password") return false;
   if (starts_with(p, "/mail/") || p == "/requests" || p == "/approvals" || starts_with(p, "/approvals/") ||
       p == "/originals" || starts_with(p, "/originals/"))
     return true;
@@ -157,6 +159,8 @@ Response WebApp::mail_page(const RequestHead& head, const AccountConfig& account
   m.report = pages::subject_report(member(s, "report"), str(s, "verdict"), t.en ? str(s, "reason_en") : str(s, "reason"),
                                    queue_id + ".eml");
   m.may_request = is_recipient_of(account, *kept);
+  if (config_.ppap.enabled && mail_ppap_)
+    for (const auto& h : held_attachments(*kept)) m.held.push_back(h.path.substr(h.path.find('/') + 1));
   const auto request = releases_->latest("mail:" + queue_id, account.name);
   return html(pages::mail(t, account.display_name, pages::nav(t, account, true, config_.release.deliver_to_lgwan),
                           session.csrf_token, m, request, pages::release_flash(t, head.query_param("release"))));

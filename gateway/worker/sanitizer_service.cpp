@@ -78,7 +78,9 @@ int serve(int fd, const WorkerOptions& options, const ItemProcessor& processor) 
     if (!frame) return 0;  // the daemon closed: done (nobody waits for what is in hand)
     if (frame->type != ipc::FrameType::Request) return 2;
     const std::uint64_t id = take_id(frame->payload);
-    pool->submit(id, worker::decode_request(frame->payload, options.max_item_bytes));
+    Item item = worker::decode_request(frame->payload, options.max_item_bytes);
+    if (!item.passphrases.empty()) wipe(frame->payload);
+    pool->submit(id, std::move(item));
   }
 }
 
@@ -170,7 +172,9 @@ PipelineResult SanitizerService::sanitize(Item item) {
   // would overrun the service's frame limit and stop all sanitizing.
   if (auto refused = refuse_oversize(item, options_)) return std::move(*refused);
   const std::string sha256_in = sha256_hex(item.bytes);
-  const std::string request = worker::encode_request(item);
+  std::string request = worker::encode_request(item);
+  const bool secret = !item.passphrases.empty();
+  wipe_passphrases(item.passphrases);
   item = Item{};
   std::uint64_t id = 0;
   {
@@ -181,7 +185,12 @@ PipelineResult SanitizerService::sanitize(Item item) {
   }
   try {
     std::lock_guard write_lock(write_mutex_);
-    ipc::write_frame(socket_.get(), ipc::FrameType::Request, with_id(id, request));
+    std::string framed = with_id(id, request);
+    ipc::write_frame(socket_.get(), ipc::FrameType::Request, framed);
+    if (secret) {  // PPAP passwords: not left behind in freed memory
+      wipe(framed);
+      wipe(request);
+    }
   } catch (const std::exception& e) {
     // A request cut short leaves the stream out of step: nothing after this
     // can be trusted to pair requests with replies.

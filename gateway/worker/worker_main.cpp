@@ -1,5 +1,7 @@
 #include "worker/worker_main.h"
 
+#include "digest.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -133,6 +135,7 @@ int serve(const Launch& launch, const ItemProcessor& processor) noexcept {
         say(std::string("malformed request: ") + e.what());
         return kWorkerExitProtocol;
       }
+      if (!item.passphrases.empty()) wipe(frame->payload);
       frame.reset();
       if (launch.cpu_seconds_per_item > 0) arm_cpu_limit(launch.cpu_seconds_per_item);
       PipelineResult result = processor(std::move(item));

@@ -618,6 +618,7 @@ struct WorkerPool::Impl {
     }
     if (!pending_output(s)) {
       s.out_header.clear();
+      wipe(s.out_payload);  // it may hold PPAP passwords
       s.out_payload = std::string();
     }
   }
@@ -630,6 +631,7 @@ struct WorkerPool::Impl {
     s.out_header = ipc::encode_header(ipc::FrameType::Request, s.out_payload.size());
     s.out_offset = 0;
     item.bytes = std::string();
+    wipe_passphrases(item.passphrases);
     job.input = std::move(item);
     s.job = std::move(job);
     s.state = Slot::State::Busy;

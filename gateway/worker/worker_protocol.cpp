@@ -89,13 +89,17 @@ Hello decode_hello(std::string_view payload) {
 std::string encode_request(const Item& item) {
   ipc::Writer w;
   w.u32(kProtocolVersion);
-  w.u32(0);  // flags: none defined yet
+  w.u32(item.passphrases.empty() ? 0 : kRequestPassphrases);
   w.str(item.name);
   w.str(item.declared_type);
   w.str(item.charset);
   w.str(item.path);
   w.u8(static_cast<std::uint8_t>(item.role));
   w.str(item.bytes);
+  if (!item.passphrases.empty()) {
+    w.u32(static_cast<std::uint32_t>(item.passphrases.size()));
+    for (const auto& p : item.passphrases) w.str(p);
+  }
   return w.take();
 }
 
@@ -104,7 +108,7 @@ Item decode_request(std::string_view payload, std::uint64_t max_item_bytes) {
   std::uint32_t version = r.u32();
   if (version != kProtocolVersion) throw ProtocolError("request of protocol version " + std::to_string(version));
   std::uint32_t flags = r.u32();
-  if (flags != 0) throw ProtocolError("unknown request flags " + std::to_string(flags));
+  if ((flags & ~kRequestPassphrases) != 0) throw ProtocolError("unknown request flags " + std::to_string(flags));
   Item item;
   // The supervisor is trusted, but the request still says nothing the worker
   // takes on faith beyond its length limits.
@@ -114,6 +118,11 @@ Item decode_request(std::string_view payload, std::uint64_t max_item_bytes) {
   item.path = r.str(kMaxPathText);
   item.role = enum_value(r, Role::Body, "role");
   item.bytes = r.str(max_item_bytes);
+  if (flags & kRequestPassphrases) {
+    const std::uint32_t n = r.u32();
+    if (n == 0 || n > kMaxPassphrases) throw ProtocolError("request with " + std::to_string(n) + " passphrases");
+    for (std::uint32_t i = 0; i < n; ++i) item.passphrases.push_back(r.str(kMaxPassphraseBytes));
+  }
   r.finish();
   return item;
 }

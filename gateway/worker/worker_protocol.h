@@ -4,7 +4,9 @@
 //   worker -> supervisor  Hello    once, after the sandbox is in force: which
 //                                  layers are, and what is missing
 //   supervisor -> worker  Request  one item: name, declared type, charset,
-//                                  path, role, flags, bytes
+//                                  path, role, flags, bytes, and with the
+//                                  passphrases flag the PPAP passwords a
+//                                  recipient typed (memory only, never logged)
 //   worker -> supervisor  Reply    the PipelineResult: verdict, output bytes,
 //                                  name, type, detected type, kind, virus,
 //                                  every action record
@@ -27,6 +29,10 @@
 namespace mukaika::worker {
 
 constexpr std::uint32_t kProtocolVersion = 1;
+// Request flag: a list of passphrases follows the bytes (PPAP).
+constexpr std::uint32_t kRequestPassphrases = 1;
+constexpr std::uint32_t kMaxPassphrases = 8;
+constexpr std::uint64_t kMaxPassphraseBytes = 1024;
 
 struct Hello {
   std::uint32_t version = kProtocolVersion;

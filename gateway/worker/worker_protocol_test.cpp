@@ -176,3 +176,34 @@ TEST(WorkerProtocol, RepairUtf8) {
 
 }  // namespace
 }  // namespace mukaika::worker
+
+namespace mukaika::worker {
+namespace {
+
+// PPAP: the passwords a recipient typed travel with the request, and only
+// with it; a request without them is the same bytes as before.
+TEST(WorkerProtocol, RequestCarriesPassphrases) {
+  Item item;
+  item.name = "見積書.zip";
+  item.path = "見積書.zip";
+  item.bytes = std::string("PK\3\4\0\xff", 6);
+  item.passphrases = {"パスワード", std::string("a\0b", 3)};
+  Item back = decode_request(encode_request(item), 1 << 20);
+  EXPECT_EQ(back.passphrases, item.passphrases);
+  EXPECT_EQ(back.bytes, item.bytes);
+  EXPECT_EQ(back.name, item.name);
+
+  item.passphrases.clear();
+  const std::string plain = encode_request(item);
+  EXPECT_TRUE(decode_request(plain, 1 << 20).passphrases.empty());
+  EXPECT_EQ(plain.substr(4, 4), std::string(4, '\0'));  // no flags: what a version-1 peer sends
+
+  // Too many, or too long: refused.
+  item.passphrases.assign(kMaxPassphrases + 1, "x");
+  EXPECT_THROW(decode_request(encode_request(item), 1 << 20), ipc::ProtocolError);
+  item.passphrases = {std::string(kMaxPassphraseBytes + 1, 'x')};
+  EXPECT_THROW(decode_request(encode_request(item), 1 << 20), ipc::ProtocolError);
+}
+
+}  // namespace
+}  // namespace mukaika::worker

@@ -129,17 +129,32 @@ bool says_encrypted(struct archive* a) {
 std::string n(std::uint64_t v) { return std::to_string(v); }
 
 Reason reason_encrypted() {
+  // "Held": with the LGWAN pages the recipient can type the password
+  // (docs/ppap.md); the notice around this sentence links there.
   return {"archive.encrypted",
-          "パスワード付きの圧縮ファイルのため中身を検査できず遮断しました。原本はインターネット接続系で保管されています。"
-          "パスワードによる取り出しは情報システム担当にお問い合わせください",
-          "blocked: the archive is password-protected, so its contents cannot be inspected. The original is kept "
-          "on the Internet side; ask your IT staff to retrieve it with the password"};
+          "パスワード付きの圧縮ファイルのため中身を検査できず、保留しました (遮断)。原本はインターネット接続系で保管されています。"
+          "パスワードが分かれば LGWAN 側の画面で入力して取り出せます。案内がない場合は情報システム担当にお問い合わせください",
+          "held (blocked): the archive is password-protected, so its contents cannot be inspected. The original is kept "
+          "on the Internet side; with the password you can open it on the LGWAN page, or ask your IT staff"};
 }
 
 Reason reason_wrong_password(const std::string& member) {
   return {"archive.wrong_password",
           "パスワードが合わないため「" + member + "」を開けず、圧縮ファイルを遮断しました。原本はインターネット接続系で保管されています",
           "blocked: the password does not open \"" + member + "\"; the original is kept on the Internet side"};
+}
+
+// libarchive 3.6 decrypts zip (ZipCrypto, WinZip AES) only; an encrypted
+// 7z or RAR fails the same way with or without the right password, so
+// "wrong password" would send the recipient guessing.
+Reason reason_password_unsupported(struct archive* a, const std::string& member) {
+  const int format = archive_format(a) & ARCHIVE_FORMAT_BASE_MASK;
+  if (format == ARCHIVE_FORMAT_ZIP) return reason_wrong_password(member);
+  return {"archive.password_unsupported",
+          "この形式 (7z、RAR など) のパスワード付き圧縮ファイルはゲートウェイで開けないため遮断しました。"
+          "送信者に zip (AES) か別の方法で送り直すよう依頼してください",
+          "blocked: password-protected archives of this format (7z, RAR, ...) cannot be opened by the gateway; "
+          "ask the sender to send it again as a zip (AES) or another way"};
 }
 
 Reason reason_unsupported(const std::string& detail) {
@@ -450,7 +465,7 @@ ArchiveFlatten::ArchiveFlatten(ArchiveFlattenOptions options) : options_(std::mo
 }
 
 Outcome ArchiveFlatten::process(const Item& item, Context& ctx) const {
-  return process_with_passphrases(item, ctx, {});
+  return process_with_passphrases(item, ctx, ctx.passphrases);
 }
 
 Outcome ArchiveFlatten::process_with_passphrases(const Item& item, Context& ctx,
@@ -495,7 +510,7 @@ Outcome ArchiveFlatten::process_with_passphrases(const Item& item, Context& ctx,
     }
     if (r == ARCHIVE_FATAL) {
       if (says_encrypted(a))
-        return Outcome::block(passphrases.empty() ? reason_encrypted() : reason_wrong_password(item.name));
+        return Outcome::block(passphrases.empty() ? reason_encrypted() : reason_password_unsupported(a, item.name));
       return Outcome::block(reason_corrupt(error_of(a)));
     }
     // Directories and links count too, so that a million empty folders
@@ -563,7 +578,7 @@ Outcome ArchiveFlatten::process_with_passphrases(const Item& item, Context& ctx,
         return Outcome::block(std::move(data.reason));
       case ReadResult::Status::Fatal:
       case ReadResult::Status::Unreadable:
-        if (encrypted || says_encrypted(a)) return Outcome::block(reason_wrong_password(shown));
+        if (encrypted || says_encrypted(a)) return Outcome::block(reason_password_unsupported(a, shown));
         if (data.status == ReadResult::Status::Fatal) return Outcome::block(reason_corrupt(data.error));
         plan.dropped.push_back({shown,
                                 {"archive.member_unreadable", "展開できないため除きました (" + data.error + ")",

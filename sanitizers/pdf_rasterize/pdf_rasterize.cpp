@@ -53,6 +53,7 @@
 #include <poppler/cpp/poppler-page.h>
 #include <poppler/glib/poppler.h>
 
+#include "digest.h"
 #include "file_name.h"
 #include "pdf_rasterize/page_encoder.h"
 #include "registry.h"
@@ -183,19 +184,20 @@ struct DocumentUnref {
 };
 using DocumentPtr = std::unique_ptr<PopplerDocument, DocumentUnref>;
 
-DocumentPtr open_glib(std::string_view pdf, GErrorPtr& error) {
+DocumentPtr open_glib(std::string_view pdf, GErrorPtr& error, const std::string& password = {}) {
   // Static bytes: Poppler reads the caller's buffer, which outlives it.
   GBytesPtr bytes(g_bytes_new_static(pdf.data(), pdf.size()));
   GError* raw = nullptr;
-  DocumentPtr doc(poppler_document_new_from_bytes(bytes.get(), nullptr, &raw));
+  DocumentPtr doc(poppler_document_new_from_bytes(bytes.get(), password.empty() ? nullptr : password.c_str(), &raw));
   error.reset(raw);
   return doc;
 }
 
-std::unique_ptr<poppler::document> open_cpp(std::string_view pdf) {
+std::unique_ptr<poppler::document> open_cpp(std::string_view pdf, const std::string& password = {}) {
   if (pdf.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) return nullptr;
+  // Either password opens a PDF; the recipient types whichever they were given.
   return std::unique_ptr<poppler::document>(
-      poppler::document::load_from_raw_data(pdf.data(), static_cast<int>(pdf.size())));
+      poppler::document::load_from_raw_data(pdf.data(), static_cast<int>(pdf.size()), password, password));
 }
 
 struct PagePlan {
@@ -311,11 +313,11 @@ class Worker {
  private:
   void loop() {
     GErrorPtr error;
-    DocumentPtr doc = open_glib(pdf_, error);
+    DocumentPtr doc = open_glib(pdf_, error, control_.password);
     if (!doc) return shared_.fail({Status::Broken, 0, error ? error->message : "cannot open"});
     std::unique_ptr<poppler::document> text_doc;
     if (options_.text_layer) {
-      text_doc = open_cpp(pdf_);
+      text_doc = open_cpp(pdf_, control_.password);
       if (!text_doc || text_doc->is_locked()) return shared_.fail({Status::Broken, 0, "text extraction cannot open it"});
     }
     while (true) {
@@ -472,8 +474,27 @@ PdfRasterizeResult rasterize_pdf(std::string_view pdf, const PdfRasterizeOptions
   // page sizes, all before any pixel is rendered.
   GErrorPtr error;
   DocumentPtr doc = open_glib(pdf, error);
+  // PPAP: the recipient's passwords, tried in turn; the render threads open
+  // their documents with the one that worked. Each is tried with poppler-cpp
+  // first: poppler-glib 22.12 crashes when a password it is given does not
+  // open the document (its retry in poppler_document_new_from_bytes), and
+  // converts non-ASCII passwords to Latin-1 first, so only an ASCII password
+  // that is known to open the document is handed to it.
+  PdfRasterizeControl opened = control;
+  for (std::size_t i = 0; !doc && i < control.passwords.size() && error &&
+                          g_error_matches(error.get(), POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED);
+       ++i) {
+    const std::string& p = control.passwords[i];
+    const bool ascii = std::all_of(p.begin(), p.end(), [](char c) { return c > 0x1f && c < 0x7f; });
+    auto probe = ascii ? open_cpp(pdf, p) : nullptr;
+    if (!probe || probe->is_locked()) continue;
+    error.reset();
+    doc = open_glib(pdf, error, p);
+    if (doc) opened.password = p;
+  }
   if (!doc) {
-    if (error && g_error_matches(error.get(), POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED)) return finish(Status::Encrypted);
+    if (error && g_error_matches(error.get(), POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED))
+      return finish(control.passwords.empty() ? Status::Encrypted : Status::WrongPassword);
     result.detail = error ? error->message : "cannot open";
     return finish(Status::Broken);
   }
@@ -510,7 +531,7 @@ PdfRasterizeResult rasterize_pdf(std::string_view pdf, const PdfRasterizeOptions
   {
     WorkerGroup group(shared);
     for (int t = 0; t < threads; ++t)
-      group.start(std::make_unique<Worker>(pdf, options, control, plans, shared));
+      group.start(std::make_unique<Worker>(pdf, options, opened, plans, shared));
     try {
       for (int i = 0; i < result.page_count; ++i) {
         DonePage done;
@@ -595,7 +616,9 @@ class PdfRasterize : public Sanitizer {
     PdfRasterizeControl control;
     control.deadline = ctx.deadline;
     control.max_text_bytes = ctx.limits.max_text_bytes;
+    control.passwords = ctx.passphrases;
     PdfRasterizeResult r = rasterize_pdf(item.bytes, options_, sink, control);
+    wipe_passphrases(control.passwords);
 
     if (r.poppler_messages > 0)
       ctx.report.note(item.path, "note",
@@ -670,9 +693,15 @@ class PdfRasterize : public Sanitizer {
     switch (r.status) {
       case Status::Encrypted:
         return {"pdf.encrypted",
-                "パスワードで保護された PDF のため中身を検査できず遮断しました。原本はインターネット接続系で保管されています",
-                "blocked: the PDF is password-protected, so its content cannot be inspected; the original is kept "
+                "パスワードで保護された PDF のため中身を検査できず、保留しました (遮断)。原本はインターネット接続系で保管されています。"
+                "パスワードが分かれば LGWAN 側の画面で入力して取り出せます",
+                "held (blocked): the PDF is password-protected, so its content cannot be inspected; with the password "
+                "you can open it on the LGWAN page; the original is kept "
                 "on the Internet side"};
+      case Status::WrongPassword:
+        return {"pdf.wrong_password",
+                "パスワードが合わないため PDF を開けず遮断しました。原本はインターネット接続系で保管されています",
+                "blocked: the password does not open the PDF; the original is kept on the Internet side"};
       case Status::NoPages:
         return {"pdf.broken", "PDF にページがないため遮断しました", "blocked: the PDF has no pages"};
       case Status::TooManyPages:

@@ -65,6 +65,7 @@ struct PdfRasterizeResult {
   enum class Status {
     Done,
     Encrypted,       // needs a user password
+    WrongPassword,   // needs one, and none of control.passwords opens it
     Broken,          // Poppler cannot open or render it
     NoPages,
     TooManyPages,
@@ -90,6 +91,9 @@ struct PdfRasterizeResult {
 struct PdfRasterizeControl {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   std::uint64_t max_text_bytes = 10u << 20;  // UTF-8 bytes of text in the text layer
+  // PPAP: user (or owner) passwords to try on a PDF that needs one. Memory only.
+  std::vector<std::string> passwords;
+  std::string password;  // set by rasterize_pdf for its render threads: the one that opened it
 };
 
 // Renders `pdf` and writes the new PDF to `sink` as pages complete.

@@ -4,6 +4,7 @@
 #include "pdf_rasterize/pdf_rasterize.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cairo.h>
 #include <poppler/cpp/poppler-document.h>
@@ -107,7 +108,8 @@ void write_file(const fs::path& p, const std::string& data) {
 // qpdf --encrypt USER OWNER 256 [restrictions] -- in out
 std::string encrypt(const std::string& pdf, const std::string& user, const std::string& owner,
                     const std::string& restrictions = "") {
-  const fs::path dir = fs::path(::testing::TempDir()) / "pdf_rasterize_qpdf";
+  // Per process: ctest runs the cases of this file in parallel processes.
+  const fs::path dir = fs::path(::testing::TempDir()) / ("pdf_rasterize_qpdf_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   write_file(dir / "in.pdf", pdf);
   const std::string cmd = "qpdf --encrypt '" + user + "' '" + owner + "' 256 " + restrictions + " -- '" +
@@ -764,8 +766,9 @@ struct DefaultPipeline {
     policy = std::make_unique<Policy>(config, registry);
     pipeline = std::make_unique<Pipeline>(*policy, scanner, config.limits, config.language);
   }
-  PipelineResult run(const std::string& bytes, const std::string& name) {
+  PipelineResult run(const std::string& bytes, const std::string& name, std::vector<std::string> passphrases = {}) {
     Item item;
+    item.passphrases = std::move(passphrases);
     item.bytes = bytes;
     item.name = name;
     return pipeline->run(std::move(item));
@@ -788,6 +791,25 @@ TEST(PdfRasterizeDefaults, EncryptedPdfIsBlocked) {
   const auto r = p.run(encrypt(pdf_samples::active_content_pdf(1), "u", "o"), "locked.pdf");
   EXPECT_EQ(r.verdict, PipelineResult::Verdict::Blocked);
   EXPECT_EQ(r.item.reason.code, "pdf.encrypted");
+}
+
+// PPAP: the recipient's password opens it in the pipeline; a wrong one says so.
+TEST(PdfRasterizeDefaults, UserPasswordFromTheRecipientOpensIt) {
+  if (!have_qpdf()) GTEST_SKIP() << "qpdf is not installed";
+  DefaultPipeline p;
+  const std::string locked = encrypt(pdf_samples::active_content_pdf(2), "user-pw", "owner-pw");
+  const auto opened = p.run(locked, "locked.pdf", {"wrong", "user-pw"});
+  ASSERT_EQ(opened.verdict, PipelineResult::Verdict::Sanitized) << opened.item.reason.en;
+  EXPECT_EQ(opened.item.reason.code, "pdf.rasterized");
+  EXPECT_EQ(open(opened.item.bytes)->pages(), 2);
+  EXPECT_FALSE(contains(opened.item.bytes, "/Encrypt"));
+  expect_no_active_content(opened.item.bytes);
+  // The owner password opens it too: either is "the password" to a sender.
+  EXPECT_EQ(p.run(locked, "locked.pdf", {"owner-pw"}).verdict, PipelineResult::Verdict::Sanitized);
+
+  const auto wrong = p.run(locked, "locked.pdf", {"nope"});
+  EXPECT_EQ(wrong.verdict, PipelineResult::Verdict::Blocked);
+  EXPECT_EQ(wrong.item.reason.code, "pdf.wrong_password");
 }
 
 TEST(PdfRasterizeDefaults, PdfAttachmentInMailIsRasterized) {
