@@ -361,6 +361,18 @@ awaitable<void> HttpServer::Impl::connection(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     co_await serve(stream, stream, client, false);
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    // Lingering close, as nginx does: a client may still be sending what we
+    // refused (a huge header, an oversize body). Closing with its bytes
+    // unread makes the kernel reset the connection, which can destroy our
+    // answer before the client reads it. Read and drop for a moment first.
+    stream.expires_after(std::chrono::seconds(1));
+    char sink[4096];
+    for (std::size_t drained = 0; drained < (1u << 20);) {
+      const std::size_t n =
+          co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+      drained += n;
+    }
   }
 }
 
