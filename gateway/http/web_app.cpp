@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include "digest.h"
 #include "http/audit_search.h"
 #include "http/multipart.h"
 #include "http/pages.h"
@@ -81,7 +82,9 @@ namespace webapp_detail {
 std::string form_value(std::string_view body, std::string_view name) {
   RequestHead h;
   h.query = std::string(body);
-  return h.query_param(name);
+  std::string v = h.query_param(name);
+  wipe(h.query);  // a form may carry a password (PPAP)
+  return v;
 }
 
 pages::Lang lang_of(const RequestHead& head) {
@@ -95,17 +98,21 @@ Response html(std::string body) { return Response::text(200, std::move(body), "t
 }  // namespace webapp_detail
 
 // Who is asking: an API client, a signed-in person, or nobody.
-bool is_recipient_of(const AccountConfig& account, const nlohmann::json& kept_summary) {
+std::optional<std::string> recipient_address_of(const AccountConfig& account, const nlohmann::json& kept_summary) {
   const auto it = kept_summary.find("recipients");
-  if (it == kept_summary.end() || !it->is_array()) return false;
+  if (it == kept_summary.end() || !it->is_array()) return std::nullopt;
   for (const auto& r : *it) {
     if (!r.is_string()) continue;
     std::string rcpt = r.get<std::string>();
     for (char& c : rcpt)
       if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-    if (std::find(account.mail.begin(), account.mail.end(), rcpt) != account.mail.end()) return true;
+    if (std::find(account.mail.begin(), account.mail.end(), rcpt) != account.mail.end()) return r.get<std::string>();
   }
-  return false;
+  return std::nullopt;
+}
+
+bool is_recipient_of(const AccountConfig& account, const nlohmann::json& kept_summary) {
+  return recipient_address_of(account, kept_summary).has_value();
 }
 
 struct WebApp::Caller {

@@ -130,6 +130,10 @@ class WebApp : public Application {
 // of its envelope recipients is one of the account's `mail` addresses
 // (compared without regard to case).
 bool is_recipient_of(const AccountConfig& account, const nlohmann::json& kept_summary);
+// The envelope recipient (as written in the mail) that is one of the
+// account's `mail` addresses, or nullopt: the address a reply to this
+// account about that mail goes to.
+std::optional<std::string> recipient_address_of(const AccountConfig& account, const nlohmann::json& kept_summary);
 // Whether an uploaded file is addressed to `account` (a recipient: to their
 // name or their department). The LGWAN inbox and its requests follow this.
 bool is_recipient_of_item(const AccountConfig& account, const DropItem& item);

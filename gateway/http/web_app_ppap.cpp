@@ -5,28 +5,36 @@
 // Others' items and mails answer 404; the password is wiped from the
 // request once it has been handed on and is never written into a page.
 #include <algorithm>
+#include <optional>
 
 #include "digest.h"
 #include "http/ppap_pages.h"
+#include "http/release_desk.h"
 #include "http/web_app.h"
+#include "http/web_app_detail.h"
 
 namespace mukaika::http {
 
+using webapp_detail::form_value;
+using webapp_detail::lang_of;
+
 namespace {
 
-pages::Lang page_lang(const RequestHead& head) {
-  std::string q = head.query_param("lang");
-  if (q.empty()) q = head.cookie("mk_lang");
-  return pages::Lang{q == "en"};
-}
-
-std::string body_field(const std::string& body, std::string_view name) {
-  RequestHead h;
-  h.query = body;
-  std::string v = h.query_param(name);
-  wipe(h.query);
-  return v;
-}
+// The password form of a POST (nothing for a GET), taken out of the request
+// body, which is wiped; the password is wiped when this goes.
+struct PasswordForm {
+  std::string password, csrf;
+  explicit PasswordForm(RequestHead& head) {
+    if (head.method == "POST") {
+      password = form_value(head.body, "password");
+      csrf = form_value(head.body, "csrf");
+    }
+    wipe(head.body);
+  }
+  ~PasswordForm() { wipe(password); }
+  PasswordForm(const PasswordForm&) = delete;
+  PasswordForm& operator=(const PasswordForm&) = delete;
+};
 
 Response page_response(int status, std::string body) {
   return Response::text(status, std::move(body), "text/html; charset=utf-8");
@@ -42,72 +50,83 @@ std::string wrong_text(pages::Lang t, int attempts, int max_attempts) {
               : "パスワードが違います (誤り " + std::to_string(attempts) + " 回目、あと " + std::to_string(left) + " 回)";
 }
 
-const char* locked_text(pages::Lang t) {
-  return t("パスワードの誤りが上限に達したため、これ以上は試せません", "Too many wrong passwords: locked.");
+
+// A POST that cannot be tried at all (expired page, no password): says why
+// in `message` and returns its status; nullopt when the attempt may go ahead.
+std::optional<int> refuse_form(pages::Lang t, const Session& session, const PasswordForm& form,
+                               pages::PpapMessage& message) {
+  if (!check_csrf(session, form.csrf)) {
+    message.error = t("画面の有効期限が切れました。開き直してください", "The page expired; please reload it.");
+    return 403;
+  }
+  if (form.password.empty()) {
+    message.error = t("パスワードを入力してください", "Please type the password.");
+    return 400;
+  }
+  return std::nullopt;
 }
-const char* busy_text(pages::Lang t) {
-  return t("別の試行を処理中です。少し待ってからもう一度どうぞ", "Another attempt is in progress; try again shortly.");
-}
-const char* csrf_text(pages::Lang t) {
-  return t("画面の有効期限が切れました。開き直してください", "The page expired; please reload it.");
+
+// The results both kinds of attempt share, as the page says them.
+enum class AttemptFailure { Wrong, Locked, Busy, Error };
+int say_failure(pages::Lang t, AttemptFailure f, int attempts, int max_attempts, pages::PpapMessage& message) {
+  switch (f) {
+    case AttemptFailure::Wrong:
+      message.error = wrong_text(t, attempts, max_attempts);
+      return 422;
+    case AttemptFailure::Locked:
+      message.error = t("パスワードの誤りが上限に達したため、これ以上は試せません", "Too many wrong passwords: locked.");
+      return 423;
+    case AttemptFailure::Busy:
+      message.error =
+          t("別の試行を処理中です。少し待ってからもう一度どうぞ", "Another attempt is in progress; try again shortly.");
+      return 409;
+    case AttemptFailure::Error:
+      break;
+  }
+  message.error = t("今は開けません。しばらくしてからもう一度どうぞ", "It cannot be opened now; please try again later.");
+  return 503;
 }
 
 }  // namespace
 
 Response WebApp::file_password(RequestHead& head, const std::string& id) {
-  const pages::Lang t = page_lang(head);
-  std::string password = head.method == "POST" ? body_field(head.body, "password") : "";
-  const std::string csrf = head.method == "POST" ? body_field(head.body, "csrf") : "";
-  wipe(head.body);
-  struct Wipe {
-    std::string& s;
-    ~Wipe() { wipe(s); }
-  } wipe_on_return{password};
+  const pages::Lang t = lang_of(head);
+  const PasswordForm form(head);
 
   Session session;
   const AccountConfig* account = signed_in(head, session);
   if (!account) return Response::redirect("/signin");
   auto item = DropBox::valid_id(id) ? box_.find(id) : std::nullopt;
-  const bool recipient = std::find(account->roles.begin(), account->roles.end(), "recipient") != account->roles.end();
-  if (!config_.ppap.enabled || !recipient || !item || !may_see_account(*account, *item))
+  if (!config_.ppap.enabled || !has_role(*account, "recipient") || !item || !may_see_account(*account, *item))
     return page_response(404, pages::not_found(t));
   const int max = config_.ppap.max_attempts;
   pages::PpapMessage message;
   int status = 200;
   if (head.method == "POST") {
-    if (!check_csrf(session, csrf)) {
-      message.error = csrf_text(t);
-      status = 403;
-    } else if (password.empty()) {
-      message.error = t("パスワードを入力してください", "Please type the password.");
-      status = 400;
+    if (const auto refused = refuse_form(t, session, form, message)) {
+      status = *refused;
     } else {
-      std::vector<std::string> passphrases{password};
+      std::vector<std::string> passphrases{form.password};
       const auto out = box_.try_password(id, std::move(passphrases), account->name, head.client_address, max);
       using R = DropBox::PasswordOutcome::Result;
       switch (out.result) {
         case R::Opened:
           return Response::redirect("/?opened=" + id);
-        case R::Wrong:
-          message.error = wrong_text(t, out.attempts, max);
-          status = 422;
-          break;
-        case R::Locked:
-          message.error = locked_text(t);
-          status = 423;
-          break;
-        case R::Busy:
-          message.error = busy_text(t);
-          status = 409;
-          break;
         case R::NotHeld:
-          return Response::redirect("/");
         case R::Unsupported:
         case R::Blocked:
           return Response::redirect("/");  // the inbox shows the new reason
+        case R::Wrong:
+          status = say_failure(t, AttemptFailure::Wrong, out.attempts, max, message);
+          break;
+        case R::Locked:
+          status = say_failure(t, AttemptFailure::Locked, out.attempts, max, message);
+          break;
+        case R::Busy:
+          status = say_failure(t, AttemptFailure::Busy, out.attempts, max, message);
+          break;
         case R::Error:
-          message.error = t("今は開けません。しばらくしてからもう一度どうぞ", "It cannot be opened now; please try again later.");
-          status = 503;
+          status = say_failure(t, AttemptFailure::Error, out.attempts, max, message);
           break;
       }
     }
@@ -118,14 +137,8 @@ Response WebApp::file_password(RequestHead& head, const std::string& id) {
 }
 
 Response WebApp::mail_password(RequestHead& head, const std::string& queue_id) {
-  const pages::Lang t = page_lang(head);
-  std::string password = head.method == "POST" ? body_field(head.body, "password") : "";
-  const std::string csrf = head.method == "POST" ? body_field(head.body, "csrf") : "";
-  wipe(head.body);
-  struct Wipe {
-    std::string& s;
-    ~Wipe() { wipe(s); }
-  } wipe_on_return{password};
+  const pages::Lang t = lang_of(head);
+  const PasswordForm form(head);
 
   Session session;
   const AccountConfig* account = signed_in(head, session);
@@ -137,7 +150,10 @@ Response WebApp::mail_password(RequestHead& head, const std::string& queue_id) {
   } catch (const std::exception&) {
     summary.reset();
   }
-  if (!summary || !is_recipient_of(*account, *summary)) return page_response(404, pages::not_found(t));
+  // Only the mail's recipient; the follow-up goes to their address among
+  // the mail's recipients.
+  const auto address = summary ? recipient_address_of(*account, *summary) : std::nullopt;
+  if (!address) return page_response(404, pages::not_found(t));
   pages::MailPpapView view;
   view.queue_id = queue_id;
   view.mail_from = summary->value("mail_from", "");
@@ -145,53 +161,37 @@ Response WebApp::mail_password(RequestHead& head, const std::string& queue_id) {
   view.held = held_attachments(*summary);
   view.max_attempts = mail_ppap_->max_attempts();
   if (view.held.empty()) return page_response(404, pages::not_found(t));
-  // The follow-up goes to this account's address among the mail's recipients.
-  std::string address;
-  for (const auto& r : summary->value("recipients", nlohmann::json::array())) {
-    if (!r.is_string()) continue;
-    std::string a = r.get<std::string>();
-    std::transform(a.begin(), a.end(), a.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (address.empty() && std::find(account->mail.begin(), account->mail.end(), a) != account->mail.end())
-      address = r.get<std::string>();
-  }
 
   pages::PpapMessage message;
   int status = 200;
   if (head.method == "POST") {
-    if (!check_csrf(session, csrf)) {
-      message.error = csrf_text(t);
-      status = 403;
-    } else if (password.empty()) {
-      message.error = t("パスワードを入力してください", "Please type the password.");
-      status = 400;
+    if (const auto refused = refuse_form(t, session, form, message)) {
+      status = *refused;
     } else {
-      std::vector<std::string> passphrases{password};
+      std::vector<std::string> passphrases{form.password};
       const auto out =
-          mail_ppap_->try_password(queue_id, std::move(passphrases), address, account->name, head.client_address);
+          mail_ppap_->try_password(queue_id, std::move(passphrases), *address, account->name, head.client_address);
+      const int max = view.max_attempts;
       using R = MailPpap::Outcome::Result;
       switch (out.result) {
         case R::Delivered:
           message.notice = t("開いて無害化しました。結果をメールで送りました", "Opened and sanitized; the result was sent to you by mail.");
           break;
-        case R::Wrong:
-          message.error = wrong_text(t, out.attempts, view.max_attempts);
-          status = 422;
-          break;
-        case R::Locked:
-          message.error = locked_text(t);
-          status = 423;
-          break;
-        case R::Busy:
-          message.error = busy_text(t);
-          status = 409;
-          break;
         case R::NotHeld:
         case R::Unsupported:
         case R::Blocked:
           break;  // the record says what became of it
+        case R::Wrong:
+          status = say_failure(t, AttemptFailure::Wrong, out.attempts, max, message);
+          break;
+        case R::Locked:
+          status = say_failure(t, AttemptFailure::Locked, out.attempts, max, message);
+          break;
+        case R::Busy:
+          status = say_failure(t, AttemptFailure::Busy, out.attempts, max, message);
+          break;
         case R::Error:
-          message.error = t("今は開けません。しばらくしてからもう一度どうぞ", "It cannot be opened now; please try again later.");
-          status = 503;
+          status = say_failure(t, AttemptFailure::Error, out.attempts, max, message);
           break;
       }
     }

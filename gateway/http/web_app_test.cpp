@@ -16,6 +16,9 @@ TEST(MailAccess, TheEnvelopeRecipientDecidesWithoutRegardToCase) {
   const nlohmann::json kept = {{"recipients", {"Sato@City.Example.LG.JP", "kikaku@city.example.lg.jp"}}};
   EXPECT_TRUE(is_recipient_of(sato, kept));
   EXPECT_FALSE(is_recipient_of(suzuki, kept));
+  // The address as the mail wrote it, for a reply about that mail.
+  EXPECT_EQ(recipient_address_of(sato, kept), "Sato@City.Example.LG.JP");
+  EXPECT_EQ(recipient_address_of(suzuki, kept), std::nullopt);
   AccountConfig nobody;  // no mail addresses: no mail
   EXPECT_FALSE(is_recipient_of(nobody, kept));
   EXPECT_FALSE(is_recipient_of(sato, nlohmann::json::object()));
