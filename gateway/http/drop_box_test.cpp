@@ -8,6 +8,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "http/store_test.h"
 #include "queue/durable_io.h"
 
 namespace mukaika::http {
@@ -15,20 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class DropBoxTest : public ::testing::Test {
+class DropBoxTest : public StoreTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("drop_box_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    audit_ = std::make_unique<AuditLog>(dir_ / "audit.jsonl");
-  }
-  void TearDown() override {
-    audit_.reset();
-    fs::remove_all(dir_);
-  }
-
   std::unique_ptr<DropBox> open(FileSanitizer f, DropBox::Options o = {}) {
     o.retry_delay = std::chrono::seconds(0);
     return std::make_unique<DropBox>(dir_ / "box", *audit_, std::move(f), o);
@@ -58,8 +47,6 @@ class DropBoxTest : public ::testing::Test {
 
   std::string audit_text() { return queue_detail::read_file(dir_ / "audit.jsonl"); }
 
-  fs::path dir_;
-  std::unique_ptr<AuditLog> audit_;
 };
 
 TEST_F(DropBoxTest, CommittedUploadIsDurableAndQueued) {

@@ -8,6 +8,7 @@
 
 #include "http/drop_box.h"
 #include "http/ppap_mail.h"
+#include "http/store_test.h"
 #include "queue/durable_io.h"
 
 namespace mukaika::http {
@@ -36,19 +37,8 @@ SanitizedFile unlocked(const std::vector<std::string>& passphrases) {
   return f;
 }
 
-class PpapTest : public ::testing::Test {
+class PpapTest : public StoreTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ppap_test_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    audit_ = std::make_unique<AuditLog>(dir_ / "audit.jsonl");
-  }
-  void TearDown() override {
-    audit_.reset();
-    fs::remove_all(dir_);
-  }
   std::unique_ptr<DropBox> open_box() {
     DropBox::Options o;
     o.unlock = [](const std::string&, std::string, std::vector<std::string> p) { return unlocked(p); };
@@ -70,8 +60,6 @@ class PpapTest : public ::testing::Test {
       if (e.is_regular_file()) all += queue_detail::read_file(e.path());
     return all;
   }
-  fs::path dir_;
-  std::unique_ptr<AuditLog> audit_;
 };
 
 TEST_F(PpapTest, DropBoxCountsWrongPasswordsDurablyAndLocks) {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "http/store_test.h"
 #include "http/web_app.h"
 #include "queue/durable_io.h"
 
@@ -24,19 +25,8 @@ AccountConfig account(const std::string& name, std::vector<std::string> roles, s
   return a;
 }
 
-class ReleaseDeskTest : public ::testing::Test {
+class ReleaseDeskTest : public StoreTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("release_desk_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    audit_ = std::make_unique<AuditLog>(dir_ / "audit.jsonl");
-  }
-  void TearDown() override {
-    audit_.reset();
-    fs::remove_all(dir_);
-  }
   std::unique_ptr<ReleaseDesk> open(bool deliver_to_lgwan = false) {
     ReleaseDesk::Options o;
     o.download_hours = std::chrono::hours(24);
@@ -51,8 +41,6 @@ class ReleaseDeskTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
-  std::unique_ptr<AuditLog> audit_;
   SysClock::time_point now_ = SysClock::now();
   const SubjectFacts clean_{"report.pdf", "sanitized", false};
   const SubjectFacts infected_{"eicar.zip", "blocked", true};
