@@ -339,9 +339,12 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     for (const auto& r : envelope.recipients) to += (to.empty() ? "<" : ", <") + r + ">";
     return mail_queue->submit_generated(envelope, message, kind, "gateway_mail", kind + " to " + to);
   };
-  BounceOptions gateway_mail_options;
-  gateway_mail_options.hostname = host_name(config);
-  gateway_mail_options.language = ja ? "ja" : "en";
+  const std::string hostname = host_name(config);
+  // Host name and language of every mail the gateway writes: DSNs, notices,
+  // the Received line, decisions and PPAP follow-ups.
+  BounceOptions mail_options;
+  mail_options.hostname = hostname;
+  mail_options.language = ja ? "ja" : "en";
   std::unique_ptr<http::HttpServer> internet_http, lgwan_http;
   if (http_on) {
     try {
@@ -388,14 +391,14 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
         internet_app = std::make_unique<http::WebApp>(http::Zone::Internet, config, *drop_box);
         internet_app->set_quarantine(quarantine.get());
         internet_app->set_release_desk(release_desk.get());
-        internet_app->set_mail_sender(send_mail, gateway_mail_options);
+        internet_app->set_mail_sender(send_mail, mail_options);
         internet_http = std::make_unique<http::HttpServer>(listener("internet", config.http.internet), *internet_app);
       }
       if (!config.http.lgwan.listen.empty()) {
         lgwan_app = std::make_unique<http::WebApp>(http::Zone::Lgwan, config, *drop_box);
         lgwan_app->set_quarantine(quarantine.get());
         lgwan_app->set_release_desk(release_desk.get());
-        lgwan_app->set_mail_sender(send_mail, gateway_mail_options);
+        lgwan_app->set_mail_sender(send_mail, mail_options);
         if (config.ppap.enabled) {
           // PPAP for mail: the kept original again, whole, with the password.
           http::MailPpap::Parts p;
@@ -411,9 +414,9 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
             return http::MailUnlockResult{std::string(to_string(m.verdict)), std::move(m.message), std::move(m.report),
                                           m.reason, m.reason_en};
           };
-          p.follow_up = [gateway_mail_options](const std::string& recipient, const std::string& queue_id,
+          p.follow_up = [mail_options](const std::string& recipient, const std::string& queue_id,
                                                const nlohmann::json& summary, const http::MailUnlockResult& r) {
-            return http::make_ppap_follow_up(recipient, queue_id, summary, r, gateway_mail_options);
+            return http::make_ppap_follow_up(recipient, queue_id, summary, r, mail_options);
           };
           p.send = send_mail;
           p.audit = [&drop_box](const nlohmann::json& record) { drop_box->audit(record); };
@@ -431,7 +434,6 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     }
   }
 
-  const std::string hostname = host_name(config);
   QueueParts parts{*spool, *quarantine, *audit, *delivery, bounce_delivery.get(), {}, {}, {}};
   parts.sanitize = [&service](const std::string& queue_id, const std::string& original) {
     Item item;
@@ -441,19 +443,16 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     item.role = Role::File;
     return to_sanitized_mail(queue_id, original, counted(service->sanitize(std::move(item))));
   };
-  BounceOptions bounce_options;
-  bounce_options.hostname = hostname;
-  bounce_options.language = ja ? "ja" : "en";
-  parts.make_bounce = [bounce_options, &config](const Envelope& envelope, const std::vector<RecipientResult>& failed,
+  parts.make_bounce = [mail_options, &config](const Envelope& envelope, const std::vector<RecipientResult>& failed,
                                                 const std::string& original_headers) {
-    BounceOptions o = bounce_options;
+    BounceOptions o = mail_options;
     o.now = std::chrono::system_clock::now();
     o.remote_mta = config.relay.next_hop;
     return make_bounce(envelope, failed, original_headers, o);
   };
-  parts.make_blocked_notice = [bounce_options, &config](const Envelope& envelope, const SanitizedMail& result,
+  parts.make_blocked_notice = [mail_options, &config](const Envelope& envelope, const SanitizedMail& result,
                                                const std::string& queue_id) {
-    BounceOptions o = bounce_options;
+    BounceOptions o = mail_options;
     o.now = std::chrono::system_clock::now();
     BlockedNotice n;
     n.queue_id = queue_id;
@@ -472,8 +471,8 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
   queue_options.retry_max = std::chrono::seconds(config.relay.retry_max_s);
   queue_options.give_up_after = std::chrono::hours(config.relay.give_up_after_h);
   queue_options.blocked_notice = config.relay.blocked_notice;
-  queue_options.trace_header = [bounce_options](const Envelope& envelope, const std::string& queue_id) {
-    BounceOptions o = bounce_options;
+  queue_options.trace_header = [mail_options](const Envelope& envelope, const std::string& queue_id) {
+    BounceOptions o = mail_options;
     o.now = std::chrono::system_clock::now();
     return make_received_header(envelope, queue_id, o);
   };
