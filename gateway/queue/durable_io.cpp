@@ -68,21 +68,46 @@ void make_dir_durable(const std::filesystem::path& dir) {
   if (!S_ISDIR(st.st_mode)) throw StorageError(dir.string() + " exists and is not a directory", ENOTDIR);
 }
 
-void write_new_file(const std::filesystem::path& file, std::string_view bytes) {
-  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
+namespace {
+// Creates (or, with O_TRUNC in `flags`, truncates) `file` and writes `bytes`;
+// fsyncs it when `sync`.
+void write_file(const std::filesystem::path& file, std::string_view bytes, int flags, bool sync) {
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0640));
   if (!fd) throw_errno("create", file, errno);
   write_all(fd.get(), bytes, file);
-  fsync_fd(fd.get(), file);
+  if (sync) fsync_fd(fd.get(), file);
   // close(2) can report a delayed write error (NFS); treat it as one.
   if (::close(fd.release()) != 0) throw_errno("close", file, errno);
+}
+}  // namespace
+
+void write_new_file(const std::filesystem::path& file, std::string_view bytes) {
+  write_file(file, bytes, O_EXCL, true);
+}
+
+void write_file_unsynced(const std::filesystem::path& file, std::string_view bytes) {
+  write_file(file, bytes, O_TRUNC, false);
+}
+
+std::uint64_t append_durable(const std::filesystem::path& file, std::string_view bytes) {
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  if (!fd) throw_errno("open", file, errno);
+  write_all(fd.get(), bytes, file);
+  // The size changed, so fdatasync commits it with the bytes.
+  if (::fdatasync(fd.get()) != 0) throw_errno("fdatasync", file, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw_errno("stat", file, errno);
+  if (::close(fd.release()) != 0) throw_errno("close", file, errno);
+  return static_cast<std::uint64_t>(st.st_size);
 }
 
 void replace_file_durable(const std::filesystem::path& dir, const std::string& name, std::string_view bytes,
                           bool sync_dir) {
+  // A leftover of a crash under the temporary name is truncated, not
+  // unlinked first: one system call fewer on every replacement.
   const auto tmp = dir / (name + ".tmp");
-  remove_file(tmp);  // a leftover of a crash
   try {
-    write_new_file(tmp, bytes);
+    write_file(tmp, bytes, O_TRUNC, true);
   } catch (...) {
     ::unlink(tmp.c_str());  // never leave a half file behind
     throw;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -45,6 +46,13 @@ void fsync_dir(const std::filesystem::path& dir);
 void make_dir_durable(const std::filesystem::path& dir);
 // Creates `file` with `bytes` and fsyncs it; exclusive (fails if it exists).
 void write_new_file(const std::filesystem::path& file, std::string_view bytes);
+// Writes `file` whole (created, or truncated when it exists) and does not
+// fsync it: only for a file whose loss in a crash is found and repaired
+// later (the spool's output.eml, checked against its SHA-256 before delivery).
+void write_file_unsynced(const std::filesystem::path& file, std::string_view bytes);
+// Appends `bytes` to an existing file and fdatasyncs it (no new inode, no
+// rename, no directory fsync); returns the file's size afterwards.
+std::uint64_t append_durable(const std::filesystem::path& file, std::string_view bytes);
 // Replaces dir/name atomically and durably: dir/name.tmp, fsync, rename, fsync dir.
 // With sync_dir false the directory is not fsynced: the new file is
 // complete under its name, durable once the caller fsyncs `dir` (for

@@ -1,6 +1,7 @@
 #include "queue/quarantine.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -66,7 +67,7 @@ std::string Quarantine::day_name(Clock::time_point t) {
 }
 
 fs::path Quarantine::keep(const std::string& queue_id, std::string_view original, const Envelope& envelope,
-                          const nlohmann::json& summary) {
+                          const nlohmann::json& summary, const fs::path& original_file) {
   return as_quarantine_error([&] {
     const auto received = envelope.received == Clock::time_point{} ? Clock::now() : envelope.received;
     const auto day = dir_ / day_name(received);
@@ -82,10 +83,14 @@ fs::path Quarantine::keep(const std::string& queue_id, std::string_view original
         {"size", original.size()},
         {"summary", summary},
     };
-    // The .eml first: a .json never points at a missing original. Both
-    // files are fsynced; one fsync of the directory makes both names
-    // durable before keep() returns.
-    replace_file_durable(day, queue_id + ".eml", original, false);
+    // The .eml first: a .json never points at a missing original. One
+    // fsync of the directory makes both names durable before keep()
+    // returns. A hard link to the spool's copy, whose bytes are already
+    // synced, spares writing and syncing them again; a copy where there can
+    // be no link (another file system) or where a crash left one behind.
+    const auto eml = day / (queue_id + ".eml");
+    if (original_file.empty() || ::link(original_file.c_str(), eml.c_str()) != 0)
+      replace_file_durable(day, queue_id + ".eml", original, false);
     replace_file_durable(day, queue_id + ".json", meta.dump(2));
     return day / (queue_id + ".eml");
   });

@@ -38,9 +38,12 @@ class Quarantine {
   Quarantine(std::filesystem::path dir, int keep_days);
 
   // Stores the original and a JSON summary (envelope, verdict, hashes, the
-  // caller's `summary`); returns the path of the .eml. Throws QuarantineError.
+  // caller's `summary`); returns the path of the .eml. `original_file`, when
+  // given, is a durable file holding exactly `original` (the spool's copy):
+  // the .eml becomes a hard link to it where the file system allows.
+  // Throws QuarantineError.
   std::filesystem::path keep(const std::string& queue_id, std::string_view original, const Envelope& envelope,
-                             const nlohmann::json& summary);
+                             const nlohmann::json& summary, const std::filesystem::path& original_file = {});
 
   // Where a kept message is: its original and its JSON summary.
   struct Kept {

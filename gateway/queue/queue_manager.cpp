@@ -341,6 +341,23 @@ void QueueManager::hold(Pass& p, SpoolState from, MessageMeta& meta, const std::
   parts_.spool.move(meta.queue_id, from, SpoolState::Hold);
 }
 
+// output.eml is written without fsync (process_incoming); a crash may have
+// lost or cut it. A mail goes back to incoming/ and is sanitized again from
+// its original, which is durable; a message the gateway generated has no
+// original and is held for the operator.
+void QueueManager::output_lost(Pass& p, MessageMeta& meta) {
+  const std::string why = "output.eml does not match its SHA-256 (cut short by a crash)";
+  if (meta.kind != "mail" && meta.kind != "notice") {
+    hold(p, SpoolState::Sanitized, meta, why);
+    return;
+  }
+  log("deliver " + meta.queue_id + ": " + why + "; sanitizing it again");
+  meta.next_attempt = p.now;
+  write_audit(SpoolState::Sanitized, meta, {AuditLog::event(meta.queue_id, p.now, "sanitize_again", why)});
+  parts_.spool.move(meta.queue_id, SpoolState::Sanitized, SpoolState::Incoming);
+  p.earliest = std::min(p.earliest, p.now);
+}
+
 void QueueManager::sanitize_failed(Pass& p, MessageMeta& meta, const std::string& error) {
   meta.attempts += 1;
   meta.last_error = "sanitizer: " + error;
@@ -388,9 +405,9 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
     output = parts_.make_blocked_notice(meta.envelope, result, id);
     meta.kind = "notice";
   }
-  // Its directory entry becomes durable with the metadata (write_audit's
-  // save_meta), before the message leaves incoming/.
-  if (!output.empty()) parts_.spool.save_output(SpoolState::Incoming, id, output, false);
+  // Not synced: its SHA-256 goes into the metadata, and delivery sanitizes
+  // again whatever a crash lost or cut (process_sanitized).
+  if (!output.empty()) parts_.spool.save_output(SpoolState::Incoming, id, output);
   step("sanitize.output_written");
 
   meta.verdict = std::string(to_string(result.verdict));
@@ -426,7 +443,8 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
                           {"sha256_output", audit.sha256_output},
                           // What was removed and why, for the LGWAN mail page
                           // (release requests, held archives).
-                          {"report", result.report}});
+                          {"report", result.report}},
+                         parts_.spool.original_file(SpoolState::Incoming, id));
   step("sanitize.quarantined");
 
   std::vector<nlohmann::json> records{AuditLog::record(audit)};
@@ -461,7 +479,16 @@ void QueueManager::process_sanitized(Pass& p, const std::string& id) {
       hold(p, SpoolState::Sanitized, meta, "a DSN is queued but no bounce delivery is configured");
       return;
     }
-    const std::string output = parts_.spool.load_output(SpoolState::Sanitized, id);
+    std::string output;
+    try {
+      output = parts_.spool.load_output(SpoolState::Sanitized, id);
+    } catch (const SpoolError& e) {
+      if (e.error_code() != ENOENT) throw;
+    }
+    if (!meta.sha256_output.empty() && sha256_hex(output) != meta.sha256_output) {
+      output_lost(p, meta);
+      return;
+    }
     auto results = delivery->deliver(meta.envelope, pending, output);
     step("deliver.delivered");
     p.now = options_.clock();

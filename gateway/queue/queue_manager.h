@@ -168,6 +168,7 @@ class QueueManager {
   void process_sanitized(Pass& p, const std::string& id);
   Outcome run_task(SpoolState state, const Task& task, Pass& p);
   void sanitize_failed(Pass& p, MessageMeta& meta, const std::string& error);
+  void output_lost(Pass& p, MessageMeta& meta);
   void hold(Pass& p, SpoolState from, MessageMeta& meta, const std::string& reason);
   void write_audit(SpoolState state, MessageMeta& meta, std::vector<nlohmann::json> records);
   void flush_pending_audit(SpoolState state, MessageMeta& meta);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -241,6 +242,82 @@ TEST(Spool, StartRemovesWhatACrashLeft) {
   EXPECT_FALSE(fs::exists(root / "done" / done / "original.eml"));
   EXPECT_FALSE(fs::exists(root / "done" / done / "output.eml"));
   EXPECT_TRUE(fs::exists(root / "done" / done / "meta.json"));
+}
+
+// The metadata reads back with `attempts`, takes one more update, and that
+// update is what reads back next.
+void expect_state_then_update(Spool& spool, const std::string& id, int attempts) {
+  auto meta = spool.load_meta(SpoolState::Incoming, id);
+  EXPECT_EQ(meta.attempts, attempts);
+  meta.attempts = attempts + 1;
+  spool.save_meta(SpoolState::Incoming, meta);
+  EXPECT_EQ(spool.load_meta(SpoolState::Incoming, id).attempts, attempts + 1);
+}
+
+TEST(Spool, MetadataIsALogWhoseLastCompleteLineIsTheState) {
+  TempDir tmp;
+  const auto root = tmp.path() / "spool";
+  std::string id;
+  {
+    Spool spool(root);
+    id = spool.accept(make_envelope(), make_mail("log"));
+    auto meta = spool.load_meta(SpoolState::Incoming, id);
+    for (int i = 1; i <= 3; ++i) {
+      meta.attempts = i;
+      spool.save_meta(SpoolState::Incoming, meta);
+    }
+    EXPECT_EQ(read_lines(root / "incoming" / id / "meta.json").size(), 4u);  // appended, not replaced
+    EXPECT_EQ(spool.load_meta(SpoolState::Incoming, id).attempts, 3);
+  }
+  // A crash cut the next record short: it is ignored, and cut off at start
+  // so that the records after it stay readable.
+  { std::ofstream(root / "incoming" / id / "meta.json", std::ios::app) << "{\"queue_id\":\"" << id << "\",\"attem"; }
+  {
+    Spool spool(root);
+    expect_state_then_update(spool, id, 3);
+    EXPECT_EQ(read_lines(root / "incoming" / id / "meta.json").size(), 5u);
+  }
+  // Past 64 KiB of records the log is replaced by its last one.
+  {
+    Spool spool(root);
+    auto meta = spool.load_meta(SpoolState::Incoming, id);
+    meta.last_error = std::string(20000, 'x');
+    for (int i = 0; i < 10; ++i) {
+      spool.save_meta(SpoolState::Incoming, meta);
+      EXPECT_LE(fs::file_size(root / "incoming" / id / "meta.json"), 64u * 1024 + 25000) << i;
+    }
+    EXPECT_LT(read_lines(root / "incoming" / id / "meta.json").size(), 4u);
+    EXPECT_EQ(spool.load_meta(SpoolState::Incoming, id).last_error.size(), 20000u);
+  }
+}
+
+// One message accepted by a spool that is closed again (as by a stop).
+std::string accept_one(const fs::path& root, const std::string& token) {
+  Spool spool(root);
+  return spool.accept(make_envelope(), make_mail(token));
+}
+
+TEST(Spool, MetadataOfAnOlderVersionIsRead) {
+  TempDir tmp;
+  const auto root = tmp.path() / "spool";
+  const std::string id = accept_one(root, "old");
+  // One pretty-printed document without a final newline, as before.
+  const auto file = root / "incoming" / id / "meta.json";
+  auto j = nlohmann::json::parse(read_lines(file).at(0));
+  j["attempts"] = 7;
+  { std::ofstream(file, std::ios::trunc) << j.dump(2); }
+  Spool spool(root);
+  expect_state_then_update(spool, id, 7);
+}
+
+TEST(Spool, StartKeepsTheLaterStateOfAMessageLeftInTwo) {
+  TempDir tmp;
+  const auto root = tmp.path() / "spool";
+  const std::string id = accept_one(root, "twice");
+  fs::copy(root / "incoming" / id, root / "sanitized" / id);
+  Spool spool(root);
+  EXPECT_EQ(spool.list(SpoolState::Incoming).size(), 0u);
+  EXPECT_EQ(spool.list(SpoolState::Sanitized), std::vector<std::string>{id});
 }
 
 TEST(Spool, SecondOpenOfTheSameSpoolIsRefused) {
@@ -485,6 +562,43 @@ TEST(QueueManager, SanitizesQuarantinesAuditsAndDelivers) {
   EXPECT_EQ(deliveries[0]["outcome"], "delivered");
   EXPECT_EQ(deliveries[0]["next_hop"], "fake lgwan");
   EXPECT_EQ(deliveries[1]["recipient"], "b@lg.jp");
+}
+
+TEST(QueueManager, QuarantineCopyIsALinkToTheSpoolsOriginal) {
+  Rig rig;
+  rig.lgwan.reply = [](const std::string&) { return SmtpReply{451, "4.3.0", "busy"}; };
+  const auto env = make_envelope();
+  const auto id = rig.spool->accept(env, make_mail("link"));
+  rig.make().run_once();
+  const auto kept = rig.tmp.path() / "quarantine" / Quarantine::day_name(env.received) / (id + ".eml");
+  struct stat a {}, b {};
+  ASSERT_EQ(::stat(kept.c_str(), &a), 0);
+  ASSERT_EQ(::stat(rig.spool->original_file(SpoolState::Sanitized, id).c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);  // the bytes are written and synced once
+  EXPECT_EQ(a.st_nlink, 2u);
+}
+
+TEST(QueueManager, OutputACrashCutShortIsSanitizedAgainNotDelivered) {
+  Rig rig;
+  rig.lgwan.reply = [](const std::string&) { return SmtpReply{451, "4.3.0", "busy"}; };
+  const auto id = rig.spool->accept(make_envelope(), make_mail("cut"));
+  auto& m = rig.make();
+  m.run_once();
+  ASSERT_EQ(rig.lgwan.calls.size(), 1u);
+  // output.eml is not synced: as a crash may leave it, half written.
+  const auto out = rig.spool->message_dir(SpoolState::Sanitized, id) / "output.eml";
+  const auto good = fake_sanitize(id, make_mail("cut")).message;
+  { std::ofstream(out, std::ios::trunc) << good.substr(0, good.size() / 2); }
+  rig.lgwan.reply = [](const std::string&) { return SmtpReply{250, "2.0.0", "ok"}; };
+  m.flush();
+  for (int i = 0; i < 3 && rig.spool->find(id) != SpoolState::Done; ++i) {
+    rig.now += 1s;
+    m.run_once();
+  }
+  EXPECT_EQ(rig.spool->find(id), SpoolState::Done);
+  ASSERT_EQ(rig.lgwan.calls.size(), 2u);
+  EXPECT_EQ(rig.lgwan.calls[1].message, good);  // never the cut copy
+  EXPECT_EQ(rig.audit_of("sanitize_again").size(), 1u);
 }
 
 TEST(QueueManager, DeferredWithBackoffThenDelivered) {

@@ -4,8 +4,10 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <cerrno>
 #include <cstdio>
 #include <sstream>
@@ -152,6 +154,41 @@ MessageMeta meta_from_json(const nlohmann::json& j) {
   return m;
 }
 
+namespace {
+
+// meta.json is a log: one compact JSON document per line, appended and
+// fdatasynced at each update; the last complete line is the message's
+// state. An update is then one write and one fdatasync, with no new inode,
+// no rename and no directory fsync. A line a crash cut short is ignored
+// (the step that wrote it is done again) and cut off at start. A file
+// written by an older mukaika (one pretty-printed document) reads as one
+// record.
+constexpr std::uint64_t kMetaCompactBytes = 64 * 1024;  // then rewritten as one line
+
+std::string meta_line(const MessageMeta& meta) { return to_json(meta).dump() + "\n"; }
+
+// The last record of a meta.json text; throws nlohmann::json::exception when
+// there is none.
+nlohmann::json last_meta_record(std::string_view text) {
+  std::size_t end = text.size();
+  while (end > 0) {
+    std::size_t nl = text.rfind('\n', end - 1);
+    std::size_t begin = nl == std::string_view::npos ? 0 : nl + 1;
+    std::string_view line = text.substr(begin, end - begin);
+    if (line.size() > 1 && line.front() == '{' && line.back() == '}') {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object()) return j;
+    }
+    if (nl == std::string_view::npos) break;
+    end = nl;
+  }
+  return nlohmann::json::parse(text);  // one pretty-printed document, or the parser's error
+}
+
+MessageMeta parse_meta(std::string_view text) { return meta_from_json(last_meta_record(text)); }
+
+}  // namespace
+
 Spool::Spool(fs::path dir) : dir_(std::move(dir)) {
   as_spool_error([&] {
     make_dir_durable(dir_);
@@ -190,22 +227,56 @@ void Spool::recover_layout() {
   for (fs::directory_iterator it(dir_ / "tmp", ec), end; !ec && it != end; it.increment(ec)) fs::remove_all(it->path());
   if (ec) throw_errno("list", dir_ / "tmp", ec.value());
   fsync_dir(dir_ / "tmp");
-  for (auto s : kStates) {
+  // A move fsyncs only the directory it moves into. Where a crash left the
+  // old name too (file systems that do not journal a rename as one step),
+  // the later state is the true one: kStates is in the order of the moves.
+  std::map<std::string, SpoolState> seen;
+  for (auto s : kStates)
     for (const auto& id : list_ids(state_dir(s))) {
-      const auto mdir = message_dir(s, id);
-      bool changed = false;
-      for (const auto& entry : fs::directory_iterator(mdir)) {
-        const auto name = entry.path().filename().string();
-        const bool temp = name.size() > 4 && name.ends_with(".tmp");
-        const bool data_in_done = s == SpoolState::Done && (name == kOriginal || name == kOutput);
-        if (temp || data_in_done) {
-          remove_file(entry.path());
-          changed = true;
-        }
-      }
-      if (changed) fsync_dir(mdir);
+      auto [it, fresh] = seen.emplace(id, s);
+      if (fresh) continue;
+      fs::remove_all(message_dir(it->second, id));
+      fsync_dir(state_dir(it->second));
+      it->second = s;
     }
+  for (const auto& [id, s] : seen) {
+    const auto mdir = message_dir(s, id);
+    bool changed = false;
+    for (const auto& entry : fs::directory_iterator(mdir)) {
+      const auto name = entry.path().filename().string();
+      const bool temp = name.size() > 4 && name.ends_with(".tmp");
+      const bool data_in_done = s == SpoolState::Done && (name == kOriginal || name == kOutput);
+      if (temp || data_in_done) {
+        remove_file(entry.path());
+        changed = true;
+      }
+    }
+    changed |= repair_meta_log(mdir / kMeta);
+    if (changed) fsync_dir(mdir);
   }
+}
+
+bool Spool::repair_meta_log(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return false;
+  const std::string text = read_file(file);
+  if (text.empty() || text.back() == '\n') return false;
+  // One pretty-printed document from an older mukaika: rewritten as a
+  // line, so that records can be appended to it.
+  auto whole = nlohmann::json::parse(text, nullptr, false);
+  if (whole.is_object()) {
+    replace_file_durable(file.parent_path(), kMeta, whole.dump() + "\n", false);
+    return true;
+  }
+  // The tail of an append a crash cut short: cut it off. The record before
+  // it stands, and the step that was writing is done again.
+  const std::size_t nl = text.rfind('\n');
+  if (nl == std::string::npos) return false;  // nothing to keep; load_meta names the file
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open", file, errno);
+  if (::ftruncate(fd.get(), static_cast<off_t>(nl + 1)) != 0) throw_errno("truncate", file, errno);
+  fsync_fd(fd.get(), file);
+  return false;
 }
 
 std::string Spool::new_queue_id() {
@@ -253,7 +324,7 @@ std::string Spool::store(const Envelope& envelope, std::string_view message, boo
         meta.sha256_original = sha256_hex(message);
         write_new_file(work / kOriginal, message);
       }
-      write_new_file(work / kMeta, to_json(meta).dump(2));
+      write_new_file(work / kMeta, meta_line(meta));
       fsync_dir(work);
       const auto target = message_dir(generated ? SpoolState::Sanitized : SpoolState::Incoming, id);
       rename_no_replace(work, target);
@@ -286,7 +357,7 @@ MessageMeta Spool::load_meta(SpoolState state, const std::string& queue_id) cons
     const auto path = message_dir(state, queue_id) / kMeta;
     const auto text = read_file(path);
     try {
-      return meta_from_json(nlohmann::json::parse(text));
+      return parse_meta(text);
     } catch (const nlohmann::json::exception& e) {
       throw SpoolError("spool: " + path.string() + " is not valid metadata: " + e.what() +
                            " (move the message directory to hold/ and inspect it)",
@@ -296,19 +367,29 @@ MessageMeta Spool::load_meta(SpoolState state, const std::string& queue_id) cons
 }
 
 void Spool::save_meta(SpoolState state, const MessageMeta& meta) {
-  as_spool_error([&] { replace_file_durable(message_dir(state, meta.queue_id), kMeta, to_json(meta).dump(2)); });
+  as_spool_error([&] {
+    const auto dir = message_dir(state, meta.queue_id);
+    const std::string line = meta_line(meta);
+    // A deferred message is saved at every retry: past a bound the log is
+    // replaced by its last record (the old way: new file, rename, fsync).
+    if (append_durable(dir / kMeta, line) > kMetaCompactBytes) replace_file_durable(dir, kMeta, line);
+  });
 }
 
 std::string Spool::load_original(SpoolState state, const std::string& queue_id) const {
   return as_spool_error([&] { return read_file(message_dir(state, queue_id) / kOriginal); });
 }
 
+fs::path Spool::original_file(SpoolState state, const std::string& queue_id) const {
+  return message_dir(state, queue_id) / kOriginal;
+}
+
 std::string Spool::load_output(SpoolState state, const std::string& queue_id) const {
   return as_spool_error([&] { return read_file(message_dir(state, queue_id) / kOutput); });
 }
 
-void Spool::save_output(SpoolState state, const std::string& queue_id, std::string_view output, bool sync_dir) {
-  as_spool_error([&] { replace_file_durable(message_dir(state, queue_id), kOutput, output, sync_dir); });
+void Spool::save_output(SpoolState state, const std::string& queue_id, std::string_view output) {
+  as_spool_error([&] { write_file_unsynced(message_dir(state, queue_id) / kOutput, output); });
 }
 
 void Spool::move(const std::string& queue_id, SpoolState from, SpoolState to) {
@@ -318,10 +399,10 @@ void Spool::move(const std::string& queue_id, SpoolState from, SpoolState to) {
     // Into done/ is not synced: the caller saved the final metadata first,
     // so a move that a crash undoes is only finished again (nothing is
     // delivered twice for it).
-    if (to != SpoolState::Done) {
-      fsync_dir(state_dir(to));
-      fsync_dir(state_dir(from));
-    }
+    // Only the directory it moved into is synced: the new name durable is
+    // what counts, and where a crash leaves the old name as well, the start
+    // keeps the later state (recover_layout).
+    if (to != SpoolState::Done) fsync_dir(state_dir(to));
     if (to == SpoolState::Done) {
       // Not synced: the constructor removes message files a crash left in done/.
       remove_file(target / kOriginal);
@@ -360,7 +441,7 @@ std::vector<QueueEntry> list_queue(const fs::path& spool_dir, Clock::time_point 
       e.state = s;
       try {
         const auto meta =
-            meta_from_json(nlohmann::json::parse(read_file(spool_dir / std::string(to_string(s)) / id / kMeta)));
+            parse_meta(read_file(spool_dir / std::string(to_string(s)) / id / kMeta));
         e.kind = meta.kind;
         e.age = std::chrono::duration_cast<std::chrono::seconds>(now - meta.received);
         e.sender = meta.envelope.mail_from;

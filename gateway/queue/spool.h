@@ -9,8 +9,12 @@
 // - Each message is one directory <state>/<queue id>/ holding
 //   original.eml, output.eml (once sanitized) and meta.json. A state change
 //   is one rename(2) of that directory, so after a crash at any point the
-//   message is in exactly one state. Metadata updates replace meta.json
-//   atomically (meta.json.tmp, fsync, rename, fsync).
+//   message is in exactly one state (a move syncs the directory it enters;
+//   should a crash leave the old name too, the start keeps the later
+//   state). meta.json is a log of records, one compact JSON document per
+//   line: an update appends a line and fdatasyncs it, the last complete
+//   line is the message's state, and a line a crash cut short is cut off
+//   at start.
 // - accept() may run in the SMTP threads while the queue manager works on
 //   other messages: it touches only tmp/ and a new name in incoming/.
 // - The spool is held by one process: the constructor takes an exclusive
@@ -118,10 +122,13 @@ class Spool {
   MessageMeta load_meta(SpoolState state, const std::string& queue_id) const;  // throws SpoolError
   void save_meta(SpoolState state, const MessageMeta& meta);                   // durable; throws SpoolError
   std::string load_original(SpoolState state, const std::string& queue_id) const;
+  // Where load_original() reads from (synced at accept, never changed).
+  std::filesystem::path original_file(SpoolState state, const std::string& queue_id) const;
   std::string load_output(SpoolState state, const std::string& queue_id) const;
-  // Durable; with sync_dir false, once the next save_meta() in the same
-  // state returns (it fsyncs the message directory; one fsync for both).
-  void save_output(SpoolState state, const std::string& queue_id, std::string_view output, bool sync_dir = true);
+  // Not synced: a crash may lose or cut it. The caller records its SHA-256
+  // in the metadata and checks it before delivery (a mismatch is sanitized
+  // again from the original, which is durable).
+  void save_output(SpoolState state, const std::string& queue_id, std::string_view output);
 
   // Moves a message to another state by one rename, durably. Moving to Done
   // is not synced (save the final metadata first: a move a crash undoes is
@@ -141,6 +148,9 @@ class Spool {
  private:
   std::string store(const Envelope& envelope, std::string_view message, bool generated, std::string_view kind);
   void recover_layout();
+  // Cuts off a meta.json record a crash left incomplete, or rewrites an older
+  // mukaika's single document as one line; true when the directory changed.
+  static bool repair_meta_log(const std::filesystem::path& file);
   std::filesystem::path state_dir(SpoolState state) const;
 
   std::filesystem::path dir_;

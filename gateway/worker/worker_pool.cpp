@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -266,11 +268,7 @@ struct WorkerPool::Impl {
   std::uint64_t max_reply() const { return opt.max_item_bytes + kFrameOverhead; }
 
   void make_run_dir() {
-    std::string base = opt.temp_base;
-    if (base.empty()) {
-      const char* t = std::getenv("TMPDIR");
-      base = t && *t ? t : "/tmp";
-    }
+    std::string base = opt.temp_base.empty() ? default_temp_base() : opt.temp_base;
     sweep_stale_run_dirs(base);
     std::string pattern = (fs::path(base) / ("mukaika-workers-" + std::to_string(::getpid()) + "-XXXXXX")).string();
     if (!::mkdtemp(pattern.data()))
@@ -279,6 +277,24 @@ struct WorkerPool::Impl {
     run_dir = pattern;
     // Workers may pass through to their own directory, not list the others.
     ::chmod(run_dir.c_str(), 0711);
+  }
+
+  // libclamav writes every part it unpacks to its scratch directory and
+  // removes it again: on a disk file system that is an inode created and
+  // freed, and a directory made and removed, several times per mail. In
+  // memory (tmpfs) it costs a fraction, so /dev/shm is the default where it
+  // is a tmpfs with room for every worker's worst case (max_file_bytes
+  // each, libclamav's own bound); else $TMPDIR, else /tmp.
+  std::string default_temp_base() const {
+    struct statfs fs {};
+    if (::statfs("/dev/shm", &fs) == 0 && static_cast<unsigned long>(fs.f_type) == TMPFS_MAGIC &&
+        ::access("/dev/shm", W_OK | X_OK) == 0) {
+      const unsigned __int128 room = static_cast<unsigned __int128>(fs.f_bavail) * fs.f_bsize;
+      const unsigned __int128 need = static_cast<unsigned __int128>(std::max(1, opt.count)) * opt.max_file_bytes;
+      if (room >= need) return "/dev/shm";
+    }
+    const char* t = std::getenv("TMPDIR");
+    return t && *t ? t : "/tmp";
   }
 
   // A supervisor that was killed (kill -9, Ctrl-C) leaves its run directory

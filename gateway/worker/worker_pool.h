@@ -58,7 +58,7 @@ struct WorkerOptions {
   int recycle_after = 100;                       // items per worker
   std::string user = "nobody";                   // the worker user when started as root
   bool require_full_sandbox = true;              // namespaces and Landlock, or refuse to start
-  std::string temp_base;                         // where the run's directory goes; "" = $TMPDIR or /tmp
+  std::string temp_base;                         // where the run's directory goes; "" = /dev/shm (a tmpfs with room), else $TMPDIR or /tmp
   std::uint64_t max_item_bytes = 50ull << 20;    // limits.max_item_bytes: largest request and output
   int max_name_chars = 120;                      // limits.max_name_chars: output names are checked
   std::uint64_t max_file_bytes = 400ull << 20;   // RLIMIT_FSIZE (libclamav temp files)
