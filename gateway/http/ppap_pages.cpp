@@ -48,10 +48,12 @@ void form(std::ostringstream& b, Lang t, const std::string& action, const std::s
     << t("添付ファイルごとにパスワードが違うときは、欄を追加してすべて入力してください (1 回の試行として数えます)。",
          "If the attachments have different passwords, add fields and type them all (counted as one attempt).")
     << "</p>\n";
+  // "Open" first: Enter in a field presses the form's first button.
+  b << "<button type=\"submit\" id=\"ppap-submit\">" << t("開く", "Open") << "</button>\n";
   if (fields < kMaxPasswords)
-    b << "<button type=\"submit\" name=\"add\" value=\"1\" formnovalidate id=\"ppap-add\" data-max=\"" << kMaxPasswords
-      << "\">" << t("パスワードを追加", "Add another password") << "</button>\n";
-  b << "<button type=\"submit\" id=\"ppap-submit\">" << t("開く", "Open") << "</button>\n</form>\n";
+    b << "<button type=\"submit\" name=\"add\" value=\"1\" formnovalidate id=\"ppap-add\" data-max=\""
+      << kMaxPasswords << "\">" << t("パスワードを追加", "Add another password") << "</button>\n";
+  b << "</form>\n";
 }
 
 }  // namespace
