@@ -171,65 +171,63 @@ std::vector<MailPpap::HeldMail> MailPpap::held_for(const std::vector<std::string
   {
     std::lock_guard<std::mutex> lock(scan_mutex_);
     std::error_code ec;
-    std::map<std::string, Day> seen;
+    std::map<std::string, Day> days;
     for (const auto& e : fs::directory_iterator(quarantine_.dir(), ec)) {
-      const std::string day = e.path().filename().string();
-      if (!e.is_directory(ec) || day.size() != 10) continue;
+      const std::string name = e.path().filename().string();
+      if (!e.is_directory(ec) || name.size() != 10) continue;
       const auto time = fs::last_write_time(e.path(), ec);
       if (ec) continue;
-      auto known = days_.find(day);
-      if (known != days_.end() && known->second.time == time) {
-        seen.emplace(day, std::move(known->second));
-        continue;
-      }
-      // A new or changed day: read its summaries; only held ones are kept.
-      Day d{time, {}};
-      for (const auto& f : fs::directory_iterator(e.path(), ec)) {
-        if (f.path().extension() != ".json") continue;
-        std::string text;
-        try {
-          text = queue_detail::read_file(f.path());
-        } catch (const std::exception&) {
-          continue;
+      Day day;
+      if (auto known = days_.find(name); known != days_.end()) day = std::move(known->second);
+      // A directory's time moves in coarse steps: one changed just now is
+      // listed again next time too, so that nothing kept in the same step is
+      // missed.
+      const bool settled = fs::file_time_type::clock::now() - time > std::chrono::seconds(2);
+      if (day.read.empty() || day.time != time || !settled) {
+        day.time = time;
+        for (const auto& f : fs::directory_iterator(e.path(), ec)) {
+          if (f.path().extension() != ".json" || !day.read.insert(f.path().filename().string()).second) continue;
+          if (auto m = held_mail_of(f.path())) day.mails.push_back(std::move(*m));
         }
-        if (text.find(".encrypted\"") == std::string::npos) continue;  // most mails: no JSON parsed
-        const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-        if (!j.is_object()) continue;
-        HeldMail m;
-        for (const auto& h : held_attachments(j)) m.held.push_back(h.path);
-        if (m.held.empty()) continue;
-        m.queue_id = f.path().stem().string();
-        m.mail_from = j.value("mail_from", "");
-        m.received = j.value("received", "");
-        if (auto sm = j.find("summary"); sm != j.end() && sm->is_object()) m.subject = sm->value("subject", "");
-        for (const auto& r : j.value("recipients", nlohmann::json::array()))
-          if (r.is_string()) m.recipient += (m.recipient.empty() ? "" : "\n") + r.get<std::string>();
-        d.mails.push_back(std::move(m));
       }
-      seen.emplace(day, std::move(d));
+      days.emplace(name, std::move(day));
     }
-    days_ = std::move(seen);  // expired days go
-    for (auto day = days_.rbegin(); day != days_.rend(); ++day)
-      for (const auto& m : day->second.mails) {
-        // Recipients are remembered one a line; the account's address among them.
-        std::size_t start = 0;
-        while (start <= m.recipient.size()) {
-          const auto end = std::min(m.recipient.find('\n', start), m.recipient.size());
-          const std::string r = m.recipient.substr(start, end - start);
+    days_ = std::move(days);  // expired days go
+    for (const auto& [name, day] : days_)
+      for (const auto& m : day.mails)
+        for (const auto& r : m.recipients)
           if (std::find(addresses.begin(), addresses.end(), recipient_key(r)) != addresses.end()) {
-            HeldMail mine = m;
-            mine.recipient = r;
-            out.push_back(std::move(mine));
+            out.push_back(m);
+            out.back().recipient = r;
             break;
           }
-          start = end + 1;
-        }
-      }
   }
   std::sort(out.begin(), out.end(), [](const HeldMail& a, const HeldMail& b) { return a.received > b.received; });
   if (out.size() > limit) out.resize(limit);
   for (auto& m : out) m.record = record(m.queue_id, m.recipient);
   return out;
+}
+
+std::optional<MailPpap::HeldMail> MailPpap::held_mail_of(const std::filesystem::path& summary_file) {
+  std::string text;
+  try {
+    text = queue_detail::read_file(summary_file);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (text.find(".encrypted\"") == std::string::npos) return std::nullopt;  // most mails: no JSON parsed
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  HeldMail m;
+  for (const auto& h : held_attachments(j)) m.held.push_back(h.path);
+  if (m.held.empty()) return std::nullopt;
+  m.queue_id = summary_file.stem().string();
+  m.mail_from = j.value("mail_from", "");
+  m.received = j.value("received", "");
+  if (auto s = j.find("summary"); s != j.end() && s->is_object()) m.subject = s->value("subject", "");
+  for (const auto& r : j.value("recipients", nlohmann::json::array()))
+    if (r.is_string()) m.recipients.push_back(r.get<std::string>());
+  return m;
 }
 
 MailPpap::Outcome MailPpap::try_password(const std::string& queue_id, std::vector<std::string> passphrases,

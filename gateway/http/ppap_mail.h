@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -113,6 +114,7 @@ class MailPpap {
   struct HeldMail {
     std::string queue_id;
     std::string recipient;  // the account's address among the mail's recipients
+    std::vector<std::string> recipients;  // all of them (envelope)
     std::string mail_from, received, subject;
     std::vector<std::string> held;  // paths as the report gives them
     Record record;                  // that recipient's
@@ -143,8 +145,10 @@ class MailPpap {
   // the mails with held attachments found in it (most have none).
   struct Day {
     std::filesystem::file_time_type time;
+    std::set<std::string> read;  // summaries read (file names)
     std::vector<HeldMail> mails;
   };
+  static std::optional<HeldMail> held_mail_of(const std::filesystem::path& summary_file);
   mutable std::mutex scan_mutex_;
   mutable std::map<std::string, Day> days_;
 };

@@ -232,6 +232,48 @@ TEST_F(PpapTest, MailEveryRecipientGetsTheirOwnAndLocksAreTheirOwn) {
   EXPECT_EQ(locked, std::vector<std::string>{"c@city.example.lg.jp"});
 }
 
+TEST_F(PpapTest, MailsWithHeldAttachmentsAreListedForTheirRecipients) {
+  Quarantine quarantine(dir_ / "quarantine", 14);
+  auto keep = [&](const std::string& id, std::vector<std::string> to, const std::string& code, int hours_ago) {
+    Envelope env;
+    env.mail_from = "sender@example.com";
+    env.recipients = std::move(to);
+    env.received = std::chrono::system_clock::now() - std::chrono::hours(hours_ago);
+    quarantine.keep(id, "From: a\r\n\r\nbody", env,
+                    {{"verdict", "sanitized"}, {"subject", "件名 " + id}, {"report", report_with(code)}});
+  };
+  keep("Q5", {"A@city.example.lg.jp", "b@city.example.lg.jp"}, "archive.encrypted", 30);
+  keep("Q6", {"b@city.example.lg.jp"}, "pdf.encrypted", 1);
+  keep("Q7", {"a@city.example.lg.jp"}, "av.infected", 1);  // nothing held
+  MailPpap::Parts parts;
+  parts.unlock = [](const std::string&, std::string, std::vector<std::string> p) {
+    SanitizedFile f = unlocked(p);
+    return MailUnlockResult{f.verdict, f.bytes, f.report, "", ""};
+  };
+  parts.follow_up = [](const std::string&, const std::string&, const nlohmann::json&, const MailUnlockResult& r) {
+    return r.message;
+  };
+  parts.send = [](const Envelope&, const std::string&, const std::string&) { return std::string("F"); };
+  MailPpap ppap(dir_ / "ppap", quarantine, parts, 5);
+  auto ids = [](const std::vector<MailPpap::HeldMail>& list) {
+    std::vector<std::string> out;
+    for (const auto& m : list) out.push_back(m.queue_id + ":" + m.recipient + ":" + MailPpap::state_of(m.record));
+    return out;
+  };
+  EXPECT_EQ(ids(ppap.held_for({"a@city.example.lg.jp"})), std::vector<std::string>{"Q5:A@city.example.lg.jp:held"});
+  EXPECT_EQ(ids(ppap.held_for({"b@city.example.lg.jp"})),
+            (std::vector<std::string>{"Q6:b@city.example.lg.jp:held", "Q5:b@city.example.lg.jp:held"}));
+  EXPECT_EQ(ppap.held_for({"b@city.example.lg.jp"})[0].subject, "件名 Q6");
+  EXPECT_TRUE(ppap.held_for({"nobody@city.example.lg.jp"}).empty());
+  // A mail kept since, and the state after a recipient opened one: seen on the next look.
+  keep("Q8", {"a@city.example.lg.jp"}, "archive.encrypted", 0);
+  ASSERT_EQ(ppap.try_password("Q5", {kRight}, "a@city.example.lg.jp", "a", "::1").result,
+            MailPpap::Outcome::Result::Delivered);
+  EXPECT_EQ(ids(ppap.held_for({"a@city.example.lg.jp"})),
+            (std::vector<std::string>{"Q8:a@city.example.lg.jp:held", "Q5:A@city.example.lg.jp:delivered"}));
+  EXPECT_EQ(ids(ppap.held_for({"b@city.example.lg.jp"}))[1], "Q5:b@city.example.lg.jp:held");
+}
+
 TEST_F(PpapTest, MailRecordFromBeforeRecipientsCountsForEveryone) {
   Quarantine quarantine(dir_ / "quarantine", 14);
   fs::create_directories(dir_ / "ppap");

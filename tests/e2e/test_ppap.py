@@ -312,6 +312,9 @@ class MailPpapTests(PpapCase):
         self.assertNotIn('id="ppap-password"', page)
         r, inbox = self.page(session, "/")
         self.assertIn('<tr data-queue-id="%s" data-state="delivered">' % queue_id, inbox)
+        r, page = self.page(session, "/mail/%s" % queue_id)
+        self.assertIn('id="held-state" data-state="delivered"', page)
+        self.assertNotIn('href="/mail/%s/password"' % queue_id, page)
 
         files = wait_for(lambda: len(self.maildir()) >= 2 and self.maildir(), 120, "the follow-up mail")
         with open(files[1] if files[0] == self.maildir()[0] else files[0], "rb") as f:
@@ -376,6 +379,32 @@ class MailPpapTests(PpapCase):
         # An unknown or unrelated mail is 404, as is a path in the id.
         self.assertEqual(self.page(session, "/mail/nonexistent/password")[0].status, 404)
         self.assertEqual(self.page(session, "/mail/..%2f..%2fetc/password")[0].status, 404)
+
+
+    def test_disabled_offers_no_password_anywhere(self):
+        """[ppap] enabled = false: no password link in the inbox or on the
+        mail page, no promise of one in the notice, and the pages are 404."""
+        self.start(extra="[ppap]\nenabled = false\n", lgwan_keys='public_url = "https://mukaika.lgwan.example/"\n')
+        file_id, _ = self.upload_held("zipcrypto", "a.zip")
+        self.send_mail(self.fixture("zipcrypto"), "b.zip", "application/zip")
+        wait_for(lambda: len(self.maildir()) >= 1, 120, "the sanitized mail")
+        queue_id = [a["queue_id"] for a in self.audit() if a.get("type") == "message"][0]
+        with open(self.maildir()[0], "rb") as f:
+            notice = email.message_from_bytes(f.read(), policy=email.policy.default).get_body(
+                preferencelist=("plain",)).get_content()
+        self.assertIn("https://mukaika.lgwan.example/mail/" + queue_id, notice)
+        self.assertNotIn("パスワード入力", notice)
+        session = self.sign_in_staff()
+        r, inbox = self.page(session, "/")
+        self.assertEqual(r.status, 200)
+        self.assertIn('data-id="%s"' % file_id, inbox)
+        self.assertNotIn("/password", inbox)
+        self.assertNotIn('id="held-mails"', inbox)
+        r, page = self.page(session, "/mail/%s" % queue_id)
+        self.assertEqual(r.status, 200)
+        self.assertNotIn("/password", page)
+        self.assertEqual(self.page(session, "/files/%s/password" % file_id)[0].status, 404)
+        self.assertEqual(self.page(session, "/mail/%s/password" % queue_id)[0].status, 404)
 
 
 if __name__ == "__main__":
