@@ -263,6 +263,21 @@ class MailPpapTests(PpapCase):
     def maildir(self):
         return sorted(glob.glob(self.path("maildir", "new", "*")))
 
+    def first_notice(self):
+        """The first mail's queue id and the text of its notice, which links to its page."""
+        wait_for(lambda: len(self.maildir()) >= 1, 120, "the sanitized mail in the Maildir")
+        queue_id = [a["queue_id"] for a in self.audit() if a.get("type") == "message"][0]
+        with open(self.maildir()[0], "rb") as f:
+            first = email.message_from_bytes(f.read(), policy=email.policy.default)
+        notice = first.get_body(preferencelist=("plain",)).get_content()
+        self.assertIn("https://mukaika.lgwan.example/mail/" + queue_id, notice)
+        return queue_id, notice
+
+    def inbox(self, session):
+        r, page = self.page(session, "/")
+        self.assertEqual(r.status, 200)
+        return page
+
     def test_held_zips_in_a_mail_are_sent_as_a_follow_up(self):
         """Two zips with different passwords: both typed in one attempt; the
         follow-up carries the re-sanitized mail as a mail (message/rfc822);
@@ -270,18 +285,12 @@ class MailPpapTests(PpapCase):
         self.start(lgwan_keys='public_url = "https://mukaika.lgwan.example/"\n')
         message_id = self.send_mail(self.fixture("aes"), "見積書.zip", "application/zip",
                                     more=[(self.fixture("zipcrypto", PASSWORD2), "請求書.zip", "application/zip")])
-        wait_for(lambda: len(self.maildir()) >= 1, 120, "the sanitized mail in the Maildir")
-        queue_id = [a["queue_id"] for a in self.audit() if a.get("type") == "message"][0]
-        with open(self.maildir()[0], "rb") as f:
-            first = email.message_from_bytes(f.read(), policy=email.policy.default)
-        notice = first.get_body(preferencelist=("plain",)).get_content()
-        self.assertIn("https://mukaika.lgwan.example/mail/" + queue_id, notice)
-        self.assertIn("パスワード", notice)
+        queue_id, notice = self.first_notice()
+        self.assertIn("パスワード入力", notice)
 
         session = self.sign_in_staff()
         # The inbox lists the mail as held, with its password page.
-        r, inbox = self.page(session, "/")
-        self.assertEqual(r.status, 200)
+        inbox = self.inbox(session)
         self.assertIn('<tr data-queue-id="%s" data-state="held">' % queue_id, inbox)
         self.assertIn('href="/mail/%s/password"' % queue_id, inbox)
         # The notice's link leads to the mail's page, which leads on to the password.
@@ -387,19 +396,13 @@ class MailPpapTests(PpapCase):
         self.start(extra="[ppap]\nenabled = false\n", lgwan_keys='public_url = "https://mukaika.lgwan.example/"\n')
         file_id, _ = self.upload_held("zipcrypto", "a.zip")
         self.send_mail(self.fixture("zipcrypto"), "b.zip", "application/zip")
-        wait_for(lambda: len(self.maildir()) >= 1, 120, "the sanitized mail")
-        queue_id = [a["queue_id"] for a in self.audit() if a.get("type") == "message"][0]
-        with open(self.maildir()[0], "rb") as f:
-            notice = email.message_from_bytes(f.read(), policy=email.policy.default).get_body(
-                preferencelist=("plain",)).get_content()
-        self.assertIn("https://mukaika.lgwan.example/mail/" + queue_id, notice)
+        queue_id, notice = self.first_notice()
         self.assertNotIn("パスワード入力", notice)
-        session = self.sign_in_staff()
-        r, inbox = self.page(session, "/")
-        self.assertEqual(r.status, 200)
+        inbox = self.inbox(self.sign_in_staff())
         self.assertIn('data-id="%s"' % file_id, inbox)
         self.assertNotIn("/password", inbox)
         self.assertNotIn('id="held-mails"', inbox)
+        session = self.sign_in_staff()
         r, page = self.page(session, "/mail/%s" % queue_id)
         self.assertEqual(r.status, 200)
         self.assertNotIn("/password", page)
