@@ -268,8 +268,11 @@ MailPpap::Outcome MailPpap::try_password(const std::string& queue_id, std::vecto
   }
   std::string message_id;
   if (auto s = summary->find("summary"); s != summary->end() && s->is_object()) message_id = s->value("message_id", "");
+  // How many passwords the attempt carried is on file; never what they were.
+  const std::size_t typed = passphrases.size();
   auto audit = [&](const std::string& type, const nlohmann::json& extra) {
     nlohmann::json r = {{"type", type},
+                        {"passwords", typed},
                         {"time", queue_detail::iso8601_local(Clock::now())},
                         {"queue_id", queue_id},
                         {"subject", "mail " + queue_id},

@@ -163,6 +163,7 @@ TEST_F(PpapTest, MailFollowUpIsSentOnceToTheRecipient) {
     EXPECT_EQ(a.dump().find(kRight), std::string::npos);
     EXPECT_EQ(a.dump().find("wrong-one"), std::string::npos);
     if (a["type"] == "ppap.attempt") results.push_back(a["result"]);
+    EXPECT_EQ(a["passwords"], 1);  // how many, never which
   }
   EXPECT_EQ(results, (std::vector<std::string>{"wrong", "ok"}));
   EXPECT_EQ(everything_on_disk().find(kRight), std::string::npos);

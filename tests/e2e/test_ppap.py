@@ -351,7 +351,8 @@ class MailPpapTests(PpapCase):
         self.assertEqual(opened, 2, "both held zips' members are in the follow-up")
 
         records = self.ppap_records()
-        self.assertEqual([a["result"] for a in records if a["type"] == "ppap.attempt"], ["wrong", "ok"])
+        attempts = [a for a in records if a["type"] == "ppap.attempt"]
+        self.assertEqual([(a["result"], a["passwords"]) for a in attempts], [("wrong", 1), ("ok", 2)])
         delivered = [a for a in records if a["type"] == "ppap.delivered"]
         self.assertEqual(len(delivered), 1)
         self.assertEqual(delivered[0]["to"], "staff@city.example.lg.jp")
