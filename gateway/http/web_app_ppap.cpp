@@ -25,6 +25,7 @@ namespace {
 // caller's to wipe.
 std::vector<std::string> form_values(std::string_view body, std::string_view name, std::size_t limit) {
   std::vector<std::string> out;
+  out.reserve(limit + 1);  // never moved: a short password lives inside the string itself
   while (!body.empty() && out.size() <= limit) {
     const auto amp = body.find('&');
     const std::string_view pair = body.substr(0, amp);
