@@ -253,6 +253,7 @@ int cmd_serve(const std::vector<std::string>& args, RegisterSanitizers register_
     toml::table* rebuild = loaded->sanitizer_options["mail.rebuild"].as_table();
     if (!rebuild) rebuild = &loaded->sanitizer_options.insert_or_assign("mail.rebuild", toml::table{}).first->second.ref<toml::table>();
     if (!rebuild->contains("page_url")) rebuild->insert("page_url", loaded->http.lgwan.public_url + "mail/{id}");
+    if (!rebuild->contains("ppap")) rebuild->insert("ppap", loaded->ppap.enabled);
   }
   const Config& config = *loaded;
   const bool ja = config.language == Language::Ja;

@@ -54,8 +54,11 @@ DropBox::PasswordOutcome DropBox::try_password(const std::string& id, std::vecto
     out.detail = "no sanitizer for passwords";
     return out;
   }
+  // How many passwords the attempt carried is on file; never what they were.
+  const std::size_t typed = passphrases.size();
   auto record = [&](const std::string& type, const nlohmann::json& extra) {
     nlohmann::json r = {{"type", type},
+                        {"passwords", typed},
                         {"time", queue_detail::iso8601_local(Clock::now())},
                         {"id", item.id},
                         {"subject", "upload " + item.id},

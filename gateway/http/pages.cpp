@@ -160,7 +160,8 @@ std::string receipt(Lang t, const std::string& who, const std::vector<DropItem>&
 }
 
 std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf,
-                  const std::string& nav, const std::function<std::string(const DropItem&)>& release_cell) {
+                  const std::string& nav, const std::function<std::string(const DropItem&)>& release_cell, bool ppap,
+                  const std::string& after) {
   std::ostringstream b;
   b << nav;
   if (items.empty()) b << "<p id=\"empty\">" << t("届いているファイルはありません。", "No files for you yet.") << "</p>\n";
@@ -188,13 +189,13 @@ std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& i
           << escape(csrf) << "\"><button type=\"submit\">" << t("済にする", "Mark done") << "</button></form>";
       else
         b << "<span class=\"done-mark\">" << t("済", "done") << "</span>";
-    } else if (!i.held.empty()) {
+    } else if (!i.held.empty() && ppap) {
       b << held_action(t, i);
     }
     if (release_cell) b << release_cell(i);
     b << "</td></tr>\n";
   }
-  b << "</tbody></table>\n";
+  b << "</tbody></table>\n" << after;
   return layout(t, t("受信箱", "Inbox"), who, csrf, t("LGWAN 接続系", "LGWAN zone"), b.str(), "inbox");
 }
 
@@ -393,8 +394,31 @@ std::string_view script() {
     poll();
   }
 
+  // PPAP: "add another password" adds an empty field in place, so what is
+  // already typed stays (without script the server adds it).
+  function setUpPasswords() {
+    var add = document.getElementById('ppap-add');
+    if (!add) return;
+    add.addEventListener('click', function (e) {
+      e.preventDefault();
+      var list = document.getElementById('ppap-list');
+      var fields = document.getElementById('ppap-fields');
+      var n = list.querySelectorAll('input.ppap-password').length;
+      var p = list.lastElementChild.cloneNode(true);
+      var input = p.querySelector('input');
+      input.value = '';
+      input.required = false;
+      input.id = 'ppap-password-' + (n + 1);
+      list.appendChild(p);
+      fields.value = String(n + 1);
+      input.focus();
+      if (n + 1 >= Number(add.getAttribute('data-max'))) add.hidden = true;
+    });
+  }
+
   if (page === 'upload') setUpUpload();
   if (page === 'receipt') setUpReceipt();
+  if (page === 'ppap-file' || page === 'ppap-mail') setUpPasswords();
 })();
 )JS";
 }

@@ -32,8 +32,11 @@ std::string upload(Lang t, const std::string& who, const std::vector<Recipient>&
 std::string receipt(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf);
 // `nav`: links to the other pages of the account's roles; `release_cell`:
 // the original's request form or state for an item (pages_release.cpp).
+// `ppap`: held items link to their password page; `after`: more of the
+// inbox after the items (the held mails, ppap_pages.cpp).
 std::string inbox(Lang t, const std::string& who, const std::vector<DropItem>& items, const std::string& csrf,
-                  const std::string& nav = "", const std::function<std::string(const DropItem&)>& release_cell = {});
+                  const std::string& nav = "", const std::function<std::string(const DropItem&)>& release_cell = {},
+                  bool ppap = true, const std::string& after = "");
 std::string not_found(Lang t);
 
 // The frame of every page: header (zone, who, sign-out, language), title, body.

@@ -1,4 +1,5 @@
 #include "http/pages_release.h"
+#include "http/ppap_pages.h"
 
 #include <algorithm>
 #include <sstream>
@@ -149,8 +150,11 @@ std::string mail(Lang t, const std::string& who, const std::string& nav, const s
   if (!m.held.empty() && m.may_request) {
     b << "<h2>" << t("パスワード付きの添付ファイル", "Password-protected attachments") << "</h2>\n<ul id=\"held\">";
     for (const auto& h : m.held) b << "<li>" << escape(h) << "</li>";
-    b << "</ul>\n<p><a id=\"password-link\" href=\"/mail/" << escape(m.queue_id) << "/password\">"
-      << t("パスワードを入力して開く", "Enter the password to open them") << "</a></p>\n";
+    b << "</ul>\n<p id=\"held-state\" data-state=\"" << escape(m.held_state) << "\">"
+      << mail_ppap_state_label(t, m.held_state) << "</p>\n";
+    if (m.held_state == "held")
+      b << "<p><a id=\"password-link\" href=\"/mail/" << escape(m.queue_id) << "/password\">"
+        << t("パスワードを入力して開く", "Enter the password to open them") << "</a></p>\n";
   }
   b << "<h2>" << t("原本", "The original") << "</h2>\n<p>"
     << t("原本 (受け取ったままのメール) は無害化前のものです。業務上どうしても必要なときだけ、理由を添えて申請してください。"

@@ -45,6 +45,9 @@ struct MailView {
   // Attachments held for their password (PPAP); with ppap on, the page
   // links the recipient to /mail/<queue_id>/password.
   std::vector<std::string> held;
+  // The signed-in recipient's own PPAP state: held | delivered | locked |
+  // blocked | unsupported ("" when nothing is held).
+  std::string held_state;
 };
 std::string mail(Lang t, const std::string& who, const std::string& nav, const std::string& csrf, const MailView& m,
                  const std::optional<ReleaseRequest>& request, const std::string& flash);

@@ -10,17 +10,22 @@
 //   sandboxed workers; the follow-up carries the re-sanitized mail as it is.
 // - Passwords travel in memory only (to the worker in the IPC request) and
 //   are wiped when try_password() returns; never stored, never audited.
-// - Wrong passwords are counted per mail in <dir>/<queue_id>.json (written
-//   durably, so a restart does not reset the count); after max_attempts the
-//   mail is locked. The record also says whether the follow-up was queued
-//   and under which queue id: a mail is delivered once.
-// - One attempt at a time per mail; every attempt, lock and delivery is
-//   audited (ppap.attempt, ppap.locked, ppap.delivered).
+// - Every recipient of the mail opens it for themselves and gets their own
+//   follow-up. Wrong passwords are counted per (mail, recipient) in
+//   <dir>/<queue_id>.json (written durably, so a restart does not reset the
+//   count); after max_attempts that recipient is locked, the others are not.
+//   The record also says whether that recipient's follow-up was queued and
+//   under which queue id: each recipient is sent it once.
+// - One attempt at a time per (mail, recipient); every attempt, lock and
+//   delivery is audited with the recipient (ppap.attempt, ppap.locked,
+//   ppap.delivered).
 #pragma once
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -84,6 +89,9 @@ class MailPpap {
     std::string delivered_to, time;
     std::string reason, reason_en;  // blocked or unsupported: why
   };
+  // What a recipient's record says, in one word for pages:
+  // held | delivered | locked | blocked | unsupported.
+  static std::string state_of(const Record& r) { return r.state == "held" && r.locked ? "locked" : r.state; }
 
   struct Outcome {
     enum class Result { Delivered, Wrong, Locked, NotHeld, Busy, Unsupported, Blocked, Error };
@@ -92,20 +100,39 @@ class MailPpap {
     int max_attempts = 0;
     std::string follow_up;
     std::string detail;
+    std::vector<std::string> not_opened;  // Wrong: the attachments no password opened
   };
 
   // Creates `dir` if missing (throws std::filesystem::filesystem_error).
   MailPpap(std::filesystem::path dir, const Quarantine& quarantine, Parts parts, int max_attempts);
 
-  Record record(const std::string& queue_id) const;
+  // `recipient`'s record of a mail (the address as in the envelope; compared
+  // without case). A fresh "held" record when there is none.
+  Record record(const std::string& queue_id, const std::string& recipient) const;
   int max_attempts() const { return max_attempts_; }
+  // A kept mail with held attachments, for a recipient's inbox.
+  struct HeldMail {
+    std::string queue_id;
+    std::string recipient;  // the account's address among the mail's recipients
+    std::vector<std::string> recipients;  // all of them (envelope)
+    std::string mail_from, received, subject;
+    std::vector<std::string> held;  // paths as the report gives them
+    Record record;                  // that recipient's
+  };
+  // The kept mails with held attachments addressed to any of `addresses`
+  // (lower case, AccountConfig::mail), newest first, at most `limit`. Reads
+  // each summary once (remembered by file), and lists a day directory of
+  // the quarantine again only when it changed: no mail is parsed.
+  std::vector<HeldMail> held_for(const std::vector<std::string>& addresses, std::size_t limit = 50) const;
+
   // `recipient`: the caller's address among the mail's recipients (the
   // follow-up goes there). The passphrases are wiped before this returns.
   Outcome try_password(const std::string& queue_id, std::vector<std::string> passphrases, const std::string& recipient,
                        const std::string& actor, const std::string& client_address);
 
  private:
-  void save(const std::string& queue_id, const Record& r);
+  void save(const std::string& queue_id, const std::string& recipient, const Record& r);
+  nlohmann::json load(const std::string& queue_id) const;
 
   std::filesystem::path dir_;
   const Quarantine& quarantine_;
@@ -113,6 +140,17 @@ class MailPpap {
   int max_attempts_;
   mutable std::mutex mutex_;
   std::set<std::string> busy_;
+  std::mutex file_mutex_;  // a mail's record file holds all its recipients
+  // held_for()'s memory of the quarantine: per day directory its time and
+  // the mails with held attachments found in it (most have none).
+  struct Day {
+    std::filesystem::file_time_type time;
+    std::set<std::string> read;  // summaries read (file names)
+    std::vector<HeldMail> mails;
+  };
+  static std::optional<HeldMail> held_mail_of(const std::filesystem::path& summary_file);
+  mutable std::mutex scan_mutex_;
+  mutable std::map<std::string, Day> days_;
 };
 
 }  // namespace mukaika::http

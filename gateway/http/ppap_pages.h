@@ -16,7 +16,12 @@ namespace mukaika::http::pages {
 struct PpapMessage {
   std::string error;   // wrong password, locked, busy, ...
   std::string notice;  // opened, delivered
+  int fields = 1;      // password fields the form shows (1..kMaxPasswords)
 };
+// Passwords one attempt may carry (the worker request's limit), and their
+// length.
+inline constexpr int kMaxPasswords = 8;
+inline constexpr std::size_t kMaxPasswordBytes = 1024;
 
 std::string file_password(Lang t, const std::string& who, const std::string& csrf, const DropItem& item,
                           int max_attempts, const PpapMessage& message);
@@ -29,6 +34,14 @@ struct MailPpapView {
   MailPpap::Record record;
   int max_attempts = 0;
 };
+// A recipient's state of a held mail (MailPpap::state_of) as the inbox and
+// the mail page say it.
+std::string mail_ppap_state_label(Lang t, const std::string& state);
+
+// The inbox's table of the signed-in recipient's mails with held
+// attachments: their state and links to the mail and its password page.
+std::string held_mails(Lang t, const std::vector<MailPpap::HeldMail>& mails);
+
 std::string mail_password(Lang t, const std::string& who, const std::string& csrf, const MailPpapView& mail,
                           const PpapMessage& message);
 

@@ -142,14 +142,14 @@ TEST_F(PpapTest, MailFollowUpIsSentOnceToTheRecipient) {
 
   EXPECT_EQ(ppap.try_password("Q1", {"wrong-one"}, "Staff@City.example.lg.jp", "demo-staff", "::1").result,
             MailPpap::Outcome::Result::Wrong);
-  EXPECT_EQ(ppap.record("Q1").attempts, 1);
+  EXPECT_EQ(ppap.record("Q1", "staff@city.example.lg.jp").attempts, 1);
   const auto ok = ppap.try_password("Q1", {kRight}, "Staff@City.example.lg.jp", "demo-staff", "::1");
   EXPECT_EQ(ok.result, MailPpap::Outcome::Result::Delivered);
   EXPECT_EQ(ok.follow_up, "F1");
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].first.recipients, std::vector<std::string>{"Staff@City.example.lg.jp"});
   EXPECT_NE(sent[0].second.find("opened"), std::string::npos);
-  EXPECT_EQ(ppap.record("Q1").state, "delivered");
+  EXPECT_EQ(ppap.record("Q1", "Staff@City.example.lg.jp").state, "delivered");
   // Once only.
   EXPECT_EQ(ppap.try_password("Q1", {kRight}, "Staff@City.example.lg.jp", "demo-staff", "::1").result,
             MailPpap::Outcome::Result::NotHeld);
@@ -163,9 +163,127 @@ TEST_F(PpapTest, MailFollowUpIsSentOnceToTheRecipient) {
     EXPECT_EQ(a.dump().find(kRight), std::string::npos);
     EXPECT_EQ(a.dump().find("wrong-one"), std::string::npos);
     if (a["type"] == "ppap.attempt") results.push_back(a["result"]);
+    EXPECT_EQ(a["passwords"], 1);  // how many, never which
   }
   EXPECT_EQ(results, (std::vector<std::string>{"wrong", "ok"}));
   EXPECT_EQ(everything_on_disk().find(kRight), std::string::npos);
+}
+
+TEST_F(PpapTest, MailEveryRecipientGetsTheirOwnAndLocksAreTheirOwn) {
+  Quarantine quarantine(dir_ / "quarantine", 14);
+  Envelope env;
+  env.mail_from = "sender@example.com";
+  env.recipients = {"a@city.example.lg.jp", "B@City.example.lg.jp", "c@city.example.lg.jp"};
+  quarantine.keep("Q3", "From: a\r\n\r\nbody", env, {{"verdict", "sanitized"}, {"report", report_with("archive.encrypted")}});
+
+  std::vector<Envelope> sent;
+  std::vector<nlohmann::json> audit;
+  int next = 0;
+  auto parts = [&] {
+    MailPpap::Parts p;
+    p.unlock = [](const std::string&, std::string, std::vector<std::string> pw) {
+      SanitizedFile f = unlocked(pw);
+      return MailUnlockResult{f.verdict, f.bytes, f.report, "", ""};
+    };
+    p.follow_up = [](const std::string& rcpt, const std::string&, const nlohmann::json&, const MailUnlockResult& r) {
+      return "To: " + rcpt + "\r\n\r\n" + r.message;
+    };
+    p.send = [&](const Envelope& e, const std::string&, const std::string&) {
+      sent.push_back(e);
+      return "F" + std::to_string(++next);
+    };
+    p.audit = [&](const nlohmann::json& j) { audit.push_back(j); };
+    return p;
+  };
+  using R = MailPpap::Outcome::Result;
+  {
+    MailPpap ppap(dir_ / "ppap", quarantine, parts(), 2);
+    // c locks itself out.
+    EXPECT_EQ(ppap.try_password("Q3", {"nope"}, "c@city.example.lg.jp", "c", "::1").result, R::Wrong);
+    EXPECT_EQ(ppap.try_password("Q3", {"nope"}, "c@city.example.lg.jp", "c", "::1").result, R::Locked);
+    // a opens it; b has tried nothing and is neither locked nor served.
+    const auto a = ppap.try_password("Q3", {kRight}, "a@city.example.lg.jp", "a", "::1");
+    EXPECT_EQ(a.result, R::Delivered);
+    EXPECT_EQ(ppap.record("Q3", "b@city.example.lg.jp").state, "held");
+    EXPECT_EQ(ppap.record("Q3", "b@city.example.lg.jp").attempts, 0);
+    // Someone not among the recipients gets nothing.
+    EXPECT_EQ(ppap.try_password("Q3", {kRight}, "d@city.example.lg.jp", "d", "::1").result, R::NotHeld);
+  }
+  // After a restart: a stays delivered (once only), c stays locked, b opens it for themselves.
+  MailPpap ppap(dir_ / "ppap", quarantine, parts(), 2);
+  EXPECT_EQ(MailPpap::state_of(ppap.record("Q3", "A@city.example.lg.jp")), "delivered");
+  EXPECT_EQ(MailPpap::state_of(ppap.record("Q3", "c@city.example.lg.jp")), "locked");
+  EXPECT_EQ(ppap.try_password("Q3", {kRight}, "c@city.example.lg.jp", "c", "::1").result, R::Locked);
+  EXPECT_EQ(ppap.try_password("Q3", {kRight}, "a@city.example.lg.jp", "a", "::1").result, R::NotHeld);
+  const auto b = ppap.try_password("Q3", {kRight}, "B@City.example.lg.jp", "b", "::1");
+  EXPECT_EQ(b.result, R::Delivered);
+  EXPECT_EQ(b.follow_up, "F2");
+  EXPECT_EQ(ppap.record("Q3", "b@city.example.lg.jp").follow_up, "F2");
+  EXPECT_EQ(ppap.record("Q3", "a@city.example.lg.jp").follow_up, "F1");
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].recipients, std::vector<std::string>{"a@city.example.lg.jp"});
+  EXPECT_EQ(sent[1].recipients, std::vector<std::string>{"B@City.example.lg.jp"});
+  // The audit names the recipient of every attempt, lock and delivery.
+  std::vector<std::string> delivered_to, locked;
+  for (const auto& r : audit) {
+    if (r["type"] == "ppap.delivered") delivered_to.push_back(r["recipient"]);
+    if (r["type"] == "ppap.locked") locked.push_back(r["recipient"]);
+  }
+  EXPECT_EQ(delivered_to, (std::vector<std::string>{"a@city.example.lg.jp", "B@City.example.lg.jp"}));
+  EXPECT_EQ(locked, std::vector<std::string>{"c@city.example.lg.jp"});
+}
+
+TEST_F(PpapTest, MailsWithHeldAttachmentsAreListedForTheirRecipients) {
+  Quarantine quarantine(dir_ / "quarantine", 14);
+  auto keep = [&](const std::string& id, std::vector<std::string> to, const std::string& code, int hours_ago) {
+    Envelope env;
+    env.mail_from = "sender@example.com";
+    env.recipients = std::move(to);
+    env.received = std::chrono::system_clock::now() - std::chrono::hours(hours_ago);
+    quarantine.keep(id, "From: a\r\n\r\nbody", env,
+                    {{"verdict", "sanitized"}, {"subject", "件名 " + id}, {"report", report_with(code)}});
+  };
+  keep("Q5", {"A@city.example.lg.jp", "b@city.example.lg.jp"}, "archive.encrypted", 30);
+  keep("Q6", {"b@city.example.lg.jp"}, "pdf.encrypted", 1);
+  keep("Q7", {"a@city.example.lg.jp"}, "av.infected", 1);  // nothing held
+  MailPpap::Parts parts;
+  parts.unlock = [](const std::string&, std::string, std::vector<std::string> p) {
+    SanitizedFile f = unlocked(p);
+    return MailUnlockResult{f.verdict, f.bytes, f.report, "", ""};
+  };
+  parts.follow_up = [](const std::string&, const std::string&, const nlohmann::json&, const MailUnlockResult& r) {
+    return r.message;
+  };
+  parts.send = [](const Envelope&, const std::string&, const std::string&) { return std::string("F"); };
+  MailPpap ppap(dir_ / "ppap", quarantine, parts, 5);
+  auto ids = [](const std::vector<MailPpap::HeldMail>& list) {
+    std::vector<std::string> out;
+    for (const auto& m : list) out.push_back(m.queue_id + ":" + m.recipient + ":" + MailPpap::state_of(m.record));
+    return out;
+  };
+  EXPECT_EQ(ids(ppap.held_for({"a@city.example.lg.jp"})), std::vector<std::string>{"Q5:A@city.example.lg.jp:held"});
+  EXPECT_EQ(ids(ppap.held_for({"b@city.example.lg.jp"})),
+            (std::vector<std::string>{"Q6:b@city.example.lg.jp:held", "Q5:b@city.example.lg.jp:held"}));
+  EXPECT_EQ(ppap.held_for({"b@city.example.lg.jp"})[0].subject, "件名 Q6");
+  EXPECT_TRUE(ppap.held_for({"nobody@city.example.lg.jp"}).empty());
+  // A mail kept since, and the state after a recipient opened one: seen on the next look.
+  keep("Q8", {"a@city.example.lg.jp"}, "archive.encrypted", 0);
+  ASSERT_EQ(ppap.try_password("Q5", {kRight}, "a@city.example.lg.jp", "a", "::1").result,
+            MailPpap::Outcome::Result::Delivered);
+  EXPECT_EQ(ids(ppap.held_for({"a@city.example.lg.jp"})),
+            (std::vector<std::string>{"Q8:a@city.example.lg.jp:held", "Q5:A@city.example.lg.jp:delivered"}));
+  EXPECT_EQ(ids(ppap.held_for({"b@city.example.lg.jp"}))[1], "Q5:b@city.example.lg.jp:held");
+}
+
+TEST_F(PpapTest, MailRecordFromBeforeRecipientsCountsForEveryone) {
+  Quarantine quarantine(dir_ / "quarantine", 14);
+  fs::create_directories(dir_ / "ppap");
+  queue_detail::replace_file_durable(dir_ / "ppap", "Q4.json",
+                                     R"({"state":"delivered","attempts":1,"locked":false,"delivered_to":"A@x.jp"})");
+  MailPpap ppap(dir_ / "ppap", quarantine, {}, 5);
+  EXPECT_EQ(ppap.record("Q4", "a@x.jp").state, "delivered");
+  EXPECT_EQ(ppap.record("Q4", "b@x.jp").state, "held");
+  EXPECT_EQ(ppap.record("Q4", "b@x.jp").attempts, 1);
 }
 
 }  // namespace

@@ -594,7 +594,7 @@ Response WebApp::page(const RequestHead& head) {
                             releases_ ? pages::nav(t, *caller.account, true, config_.release.deliver_to_lgwan) +
                                             pages::flash_html(pages::release_flash(t, head.query_param("release")))
                                       : "",
-                            release_cell));
+                            release_cell, config_.ppap.enabled, held_mails_html(t.en, *caller.account)));
     }
   }
   if (!head.query_param("lang").empty()) r.with("Set-Cookie", cookie(head, kLangCookie, t.en ? "en" : "ja"));

@@ -112,6 +112,9 @@ class WebApp : public Application {
   // PPAP (web_app_ppap.cpp): the password pages, LGWAN side only.
   Response file_password(RequestHead& head, const std::string& id);
   Response mail_password(RequestHead& head, const std::string& queue_id);
+  // The inbox's list of the account's mails with held attachments ("" when
+  // PPAP for mail is off or there are none).
+  std::string held_mails_html(bool en, const AccountConfig& account) const;
 
   Zone zone_;
   const Config& config_;

@@ -20,18 +20,49 @@ using webapp_detail::lang_of;
 
 namespace {
 
+// Every non-empty value of `name` in a form body, at most `limit` + 1 (one
+// more than allowed is enough to refuse). The decoded copies are the
+// caller's to wipe.
+std::vector<std::string> form_values(std::string_view body, std::string_view name, std::size_t limit) {
+  std::vector<std::string> out;
+  out.reserve(limit + 1);  // never moved: a short password lives inside the string itself
+  while (!body.empty() && out.size() <= limit) {
+    const auto amp = body.find('&');
+    const std::string_view pair = body.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (eq != std::string_view::npos && percent_decode(pair.substr(0, eq), true) == name) {
+      std::string v = percent_decode(pair.substr(eq + 1), true);
+      if (!v.empty()) out.push_back(std::move(v));
+    }
+    if (amp == std::string_view::npos) break;
+    body.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
 // The password form of a POST (nothing for a GET), taken out of the request
-// body, which is wiped; the password is wiped when this goes.
+// body, which is wiped; the passwords are wiped when this goes. `add`: the
+// "add another password" button (no attempt); `fields`: the fields shown.
 struct PasswordForm {
-  std::string password, csrf;
+  std::vector<std::string> passwords;
+  std::string csrf;
+  bool add = false;
+  int fields = 1;
   explicit PasswordForm(RequestHead& head) {
     if (head.method == "POST") {
-      password = form_value(head.body, "password");
+      passwords = form_values(head.body, "password", pages::kMaxPasswords);
       csrf = form_value(head.body, "csrf");
+      add = !form_value(head.body, "add").empty();
+      try {
+        fields = std::stoi(form_value(head.body, "fields"));
+      } catch (const std::exception&) {
+        fields = 1;
+      }
+      fields = std::clamp(std::max(fields, int(passwords.size())) + (add ? 1 : 0), 1, pages::kMaxPasswords);
     }
     wipe(head.body);
   }
-  ~PasswordForm() { wipe(password); }
+  ~PasswordForm() { wipe_passphrases(passwords); }
   PasswordForm(const PasswordForm&) = delete;
   PasswordForm& operator=(const PasswordForm&) = delete;
 };
@@ -51,16 +82,25 @@ std::string wrong_text(pages::Lang t, int attempts, int max_attempts) {
 }
 
 
-// A POST that cannot be tried at all (expired page, no password): says why
-// in `message` and returns its status; nullopt when the attempt may go ahead.
+// A POST that cannot be tried at all (expired page, no password, too many
+// or too long, or only asking for another field): says why in `message` and
+// returns its status; nullopt when the attempt may go ahead.
 std::optional<int> refuse_form(pages::Lang t, const Session& session, const PasswordForm& form,
                                pages::PpapMessage& message) {
+  message.fields = form.fields;
   if (!check_csrf(session, form.csrf)) {
     message.error = t("画面の有効期限が切れました。開き直してください", "The page expired; please reload it.");
     return 403;
   }
-  if (form.password.empty()) {
+  if (form.add) return 200;  // one more field, nothing tried
+  if (form.passwords.empty()) {
     message.error = t("パスワードを入力してください", "Please type the password.");
+    return 400;
+  }
+  const bool too_long = std::any_of(form.passwords.begin(), form.passwords.end(),
+                                    [](const std::string& p) { return p.size() > pages::kMaxPasswordBytes; });
+  if (form.passwords.size() > std::size_t(pages::kMaxPasswords) || too_long) {
+    message.error = t("パスワードは 8 個まで、それぞれ 1024 バイトまでです", "At most 8 passwords of up to 1024 bytes each.");
     return 400;
   }
   return std::nullopt;
@@ -106,8 +146,7 @@ Response WebApp::file_password(RequestHead& head, const std::string& id) {
     if (const auto refused = refuse_form(t, session, form, message)) {
       status = *refused;
     } else {
-      std::vector<std::string> passphrases{form.password};
-      const auto out = box_.try_password(id, std::move(passphrases), account->name, head.client_address, max);
+      const auto out = box_.try_password(id, form.passwords, account->name, head.client_address, max);
       using R = DropBox::PasswordOutcome::Result;
       switch (out.result) {
         case R::Opened:
@@ -168,9 +207,7 @@ Response WebApp::mail_password(RequestHead& head, const std::string& queue_id) {
     if (const auto refused = refuse_form(t, session, form, message)) {
       status = *refused;
     } else {
-      std::vector<std::string> passphrases{form.password};
-      const auto out =
-          mail_ppap_->try_password(queue_id, std::move(passphrases), *address, account->name, head.client_address);
+      const auto out = mail_ppap_->try_password(queue_id, form.passwords, *address, account->name, head.client_address);
       const int max = view.max_attempts;
       using R = MailPpap::Outcome::Result;
       switch (out.result) {
@@ -181,9 +218,13 @@ Response WebApp::mail_password(RequestHead& head, const std::string& queue_id) {
         case R::Unsupported:
         case R::Blocked:
           break;  // the record says what became of it
-        case R::Wrong:
+        case R::Wrong: {
           status = say_failure(t, AttemptFailure::Wrong, out.attempts, max, message);
+          std::string which;
+          for (const auto& p : out.not_opened) which += (which.empty() ? "" : ", ") + p;
+          if (!which.empty()) message.error += t(" 開けなかったもの: ", " Not opened: ") + which;
           break;
+        }
         case R::Locked:
           status = say_failure(t, AttemptFailure::Locked, out.attempts, max, message);
           break;
@@ -196,8 +237,17 @@ Response WebApp::mail_password(RequestHead& head, const std::string& queue_id) {
       }
     }
   }
-  view.record = mail_ppap_->record(queue_id);
+  view.record = mail_ppap_->record(queue_id, *address);
   return page_response(status, pages::mail_password(t, display_name(*account), session.csrf_token, view, message));
+}
+
+std::string WebApp::held_mails_html(bool en, const AccountConfig& account) const {
+  if (!config_.ppap.enabled || !mail_ppap_ || zone_ != Zone::Lgwan || !has_role(account, "recipient")) return "";
+  try {
+    return pages::held_mails(pages::Lang{en}, mail_ppap_->held_for(account.mail));
+  } catch (const std::exception&) {
+    return "";  // the inbox's files are still worth showing
+  }
 }
 
 }  // namespace mukaika::http

@@ -17,6 +17,8 @@
 
 #include "http/multipart.h"
 #include "http/pages_release.h"
+#include "http/ppap_mail.h"
+#include "http/ppap_pages.h"
 #include "http/web_app.h"
 #include "http/web_app_detail.h"
 #include "queue/durable_io.h"
@@ -161,6 +163,8 @@ Response WebApp::mail_page(const RequestHead& head, const AccountConfig& account
   m.may_request = is_recipient_of(account, *kept);
   if (config_.ppap.enabled && mail_ppap_)
     for (const auto& h : held_attachments(*kept)) m.held.push_back(h.path.substr(h.path.find('/') + 1));
+  if (const auto address = recipient_address_of(account, *kept); address && !m.held.empty())
+    m.held_state = MailPpap::state_of(mail_ppap_->record(queue_id, *address));
   const auto request = releases_->latest("mail:" + queue_id, account.name);
   return html(pages::mail(t, account.display_name, pages::nav(t, account, true, config_.release.deliver_to_lgwan),
                           session.csrf_token, m, request, pages::release_flash(t, head.query_param("release"))));

@@ -407,6 +407,30 @@ std::string make_blocked_notice(const Envelope& original, const std::string& rec
   return m;
 }
 
+// "7bit" or "8bit" when `mail` can be carried unencoded in a MIME part
+// delimited by `boundary`: CRLF line ends only, lines of at most 998
+// octets (RFC 5322), no NUL, no line starting with the boundary; "" when it
+// cannot.
+static std::string unencoded_mail_encoding(std::string_view mail, const std::string& boundary) {
+  bool eight = false;
+  std::size_t line = 0;
+  for (std::size_t i = 0; i < mail.size(); ++i) {
+    const unsigned char c = mail[i];
+    if (c == '\0') return "";
+    if (c == '\r') {
+      if (i + 1 >= mail.size() || mail[i + 1] != '\n') return "";
+      ++i;
+      if (mail.compare(i + 1, boundary.size() + 2, "--" + boundary) == 0) return "";
+      line = 0;
+      continue;
+    }
+    if (c == '\n' || ++line > 998) return "";
+    eight = eight || c >= 0x80;
+  }
+  if (mail.compare(0, boundary.size() + 2, "--" + boundary) == 0) return "";
+  return eight ? "8bit" : "7bit";
+}
+
 std::string make_gateway_mail(const GatewayMail& mail, const BounceOptions& o) {
   const std::string host = host_of(o);
   Bilingual text{mail.body_ja, mail.body_en};
@@ -450,11 +474,24 @@ std::string make_gateway_mail(const GatewayMail& mail, const BounceOptions& o) {
         encoded += buf;
       }
     }
+    // A mail attached as a mail (message/rfc822) may not be base64 (RFC
+    // 2046, 5.2.1): it goes as it is, 7bit or 8bit, when its lines allow;
+    // otherwise as an opaque file.
+    std::string encoding = "base64";
+    if (type == "message/rfc822") {
+      encoding = unencoded_mail_encoding(a.bytes, boundary);
+      if (encoding.empty()) type = "application/octet-stream", encoding = "base64";
+    }
     m += "\r\n--" + boundary + "\r\n";
     m += "Content-Type: " + type + "\r\n";
     m += "Content-Disposition: attachment;\r\n filename*=UTF-8''" + encoded + "\r\n";
-    m += "Content-Transfer-Encoding: base64\r\n\r\n";
-    m += base64_encode(a.bytes);
+    m += "Content-Transfer-Encoding: " + encoding + "\r\n\r\n";
+    if (encoding == "base64") {
+      m += base64_encode(a.bytes);
+    } else {
+      m += a.bytes;
+      if (a.bytes.size() < 2 || a.bytes.compare(a.bytes.size() - 2, 2, "\r\n") != 0) m += "\r\n";
+    }
   }
   m += "\r\n--" + boundary + "--\r\n";
   return m;

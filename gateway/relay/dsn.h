@@ -64,7 +64,9 @@ std::string make_blocked_notice(const Envelope& original, const std::string& rec
 // the contents of a held archive once its password was given): bilingual
 // text in the configured order, and the attachments, which the caller must
 // have had sanitized. Attachment names are made header-safe and written as
-// RFC 2231 UTF-8 parameters.
+// RFC 2231 UTF-8 parameters. A "message/rfc822" attachment goes unencoded
+// (7bit or 8bit, as RFC 2046 requires) when its lines allow, else as
+// application/octet-stream in base64.
 struct GatewayMail {
   struct Attachment {
     std::string name;  // UTF-8

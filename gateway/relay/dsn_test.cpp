@@ -11,6 +11,18 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Runs a Python `script` on `message` (its path is argv[1]); what it printed.
+std::string run_python(const std::string& script, const std::string& message) {
+  testing::TempDir tmp;
+  testing::write_file(tmp.path() / "m.eml", message);
+  testing::write_file(tmp.path() / "script.py", script);
+  std::string out;
+  const int rc =
+      testing::run({MUKAIKA_RELAY_PYTHON, (tmp.path() / "script.py").string(), (tmp.path() / "m.eml").string()}, &out);
+  EXPECT_EQ(rc, 0) << out;
+  return out;
+}
+
 // Parses `message` with Python's email package and prints what a reader
 // would see, one fact per line.
 std::string python_view(const std::string& message) {
@@ -270,20 +282,61 @@ TEST(Dsn, GatewayMailCarriesTextAndAttachments) {
   EXPECT_NE(v.find("中身をお届けします。"), std::string::npos) << v;
   EXPECT_LT(v.find("中身を"), v.find("Here are"));
   // The attachment comes back byte-exact under its UTF-8 name.
-  testing::TempDir tmp;
-  testing::write_file(tmp.path() / "m.eml", m);
-  testing::write_file(tmp.path() / "att.py", R"PY(
+  const std::string out = run_python(R"PY(
 import sys, email, email.policy
 m = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=email.policy.default)
 for a in m.iter_attachments():
     print(a.get_filename(), a.get_payload(decode=True).hex())
-)PY");
-  std::string out;
-  ASSERT_EQ(testing::run({MUKAIKA_RELAY_PYTHON, (tmp.path() / "att.py").string(), (tmp.path() / "m.eml").string()},
-                         &out),
-            0)
-      << out;
+)PY", m);
   EXPECT_NE(out.find("見積書.pdf 255044462d312e340a00ff"), std::string::npos) << out;
+}
+
+TEST(Dsn, GatewayMailAttachesAMailAsAMailWhenItsLinesAllow) {
+  // A sanitized mail (8-bit text in it) goes unencoded as message/rfc822,
+  // which RFC 2046 requires and mail programs open as a mail.
+  const std::string inner =
+      "From: sender@example.com\r\nSubject: =?UTF-8?B?6KaL56mN5pu4?=\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary=\"in\"\r\n\r\n--in\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+      "Content-Transfer-Encoding: 8bit\r\n\r\n見積書です。\r\n--in\r\nContent-Type: text/plain; name=\"a.txt\"\r\n"
+      "Content-Disposition: attachment; filename=\"a.txt\"\r\n\r\nMEMBER TEXT\r\n--in--\r\n";
+  GatewayMail g;
+  g.recipient = "a@lg.example.jp";
+  g.subject_ja = "開きました";
+  g.subject_en = "Opened";
+  g.attachments = {{"Q1.eml", "message/rfc822", inner}};
+  const std::string m = make_gateway_mail(g, options());
+  expect_wellformed(m);
+  EXPECT_NE(m.find("Content-Type: message/rfc822\r\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("Content-Transfer-Encoding: 8bit\r\n\r\nFrom: sender@example.com\r\n"), std::string::npos) << m;
+  const std::string out = run_python(R"PY(
+import sys, email, email.policy
+m = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=email.policy.default)
+print('defects:', len(m.defects))
+for a in m.iter_attachments():
+    print('attachment:', a.get_content_type(), a.get_filename())
+    inner = a.get_content()
+    print('inner from:', inner['From'])
+    for p in inner.iter_attachments():
+        print('inner attachment:', p.get_filename(), p.get_content().strip())
+)PY", m);
+  EXPECT_NE(out.find("defects: 0\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("attachment: message/rfc822 Q1.eml\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("inner from: sender@example.com\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("inner attachment: a.txt MEMBER TEXT\n"), std::string::npos) << out;
+
+  // 7-bit only: 7bit. A long line, a bare LF, a NUL: an opaque file in base64.
+  g.attachments = {{"Q2.eml", "message/rfc822", "Subject: x\r\n\r\nplain\r\n"}};
+  EXPECT_NE(make_gateway_mail(g, options()).find("message/rfc822\r\nContent-Disposition: attachment;\r\n "
+                                                  "filename*=UTF-8''Q2.eml\r\nContent-Transfer-Encoding: 7bit\r\n"),
+            std::string::npos);
+  for (const std::string& bad : {"Subject: x\r\n\r\n" + std::string(1200, 'a') + "\r\n", std::string("Subject: x\n\nbare\n"),
+                                std::string("Subject: x\r\n\r\n\0\r\n", 17)}) {
+    g.attachments = {{"Q3.eml", "message/rfc822", bad}};
+    const std::string fallback = make_gateway_mail(g, options());
+    expect_wellformed(fallback);
+    EXPECT_EQ(fallback.find("message/rfc822"), std::string::npos);
+    EXPECT_NE(fallback.find("Content-Type: application/octet-stream\r\n"), std::string::npos);
+  }
 }
 
 TEST(Dsn, EncodedWordsStayWithinLimitsAndSplitOnCharacters) {

@@ -30,6 +30,9 @@ struct Options {
   // replaced by the top-level item's name without ".eml" (serve names each
   // mail <queue_id>.eml). "" = no link (the CLI, or no LGWAN pages).
   std::string page_url;
+  // The page also takes the password of a held archive ([ppap] enabled;
+  // serve sets it): only then does the notice say so.
+  bool ppap = true;
 };
 
 
@@ -488,10 +491,11 @@ class MailRebuild : public Sanitizer {
         body += ja ? "原本はインターネット接続系で保管されています。必要な場合は情報システム担当にお問い合わせください。\n"
                    : "The original is kept on the Internet side; ask your IT staff if you need it.\n";
       else
-        body += ja ? "原本はインターネット接続系で保管されています。詳細、原本の申請、パスワード付きファイルのパスワード入力はこちら:\n  " +
-                         page + "\n"
-                   : "The original is kept on the Internet side. Details, a request for the original, and the password "
-                     "of a protected file:\n  " +
+        body += ja ? std::string("原本はインターネット接続系で保管されています。詳細、原本の申請") +
+                         (opts_.ppap ? "、パスワード付きファイルのパスワード入力" : "") + "はこちら:\n  " + page + "\n"
+                   : std::string("The original is kept on the Internet side. Details") +
+                         (opts_.ppap ? ", a request for the original, and the password of a protected file:\n  "
+                                     : " and a request for the original:\n  ") +
                          page + "\n";
       body += "----------------------------------------------------------------\n\n";
     }
@@ -692,8 +696,12 @@ std::unique_ptr<Sanitizer> make_mail_rebuild(const toml::table& options) {
                                  v->find_first_of(" \t\r\n") != std::string::npos)))
         throw ConfigError("page_url must be \"\" or an http(s) URL containing {id}");
       opts.page_url = *v;
+    } else if (k == "ppap") {
+      auto v = value.value<bool>();
+      if (!v) throw ConfigError("ppap must be true or false");
+      opts.ppap = *v;
     } else {
-      throw ConfigError("unknown option \"" + k + "\" (known: fallback_charset, notice, page_url)");
+      throw ConfigError("unknown option \"" + k + "\" (known: fallback_charset, notice, page_url, ppap)");
     }
   }
   return std::make_unique<MailRebuild>(std::move(opts));

@@ -177,6 +177,17 @@ TEST(MailRebuild, NoticeLinksToTheMailPage) {
       EXPECT_NE(body.find("パスワード入力はこちら:\n  " + link + "\n"), std::string::npos) << body;
     }
   }
+  // [ppap] enabled = false: the page takes no password, and the notice does not promise one.
+  auto no_ppap = make_mail_rebuild(toml::table{{"page_url", "https://mukaika.lgwan.example/mail/{id}"}, {"ppap", false}});
+  Item mail;
+  mail.bytes = kMixed;
+  mail.name = "Q2.eml";
+  Outcome o = no_ppap->process(mail, t.ctx);
+  std::vector<ItemResult> results = exe_removed(o);
+  const std::string body = Parsed(no_ppap->reassemble(mail, o.state, results, t.ctx).bytes).body_text();
+  EXPECT_NE(body.find("原本の申請はこちら:\n  https://mukaika.lgwan.example/mail/Q2\n"), std::string::npos) << body;
+  EXPECT_EQ(body.find("パスワード"), std::string::npos) << body;
+  EXPECT_THROW(make_mail_rebuild(toml::table{{"ppap", "yes"}}), ConfigError);
   EXPECT_THROW(make_mail_rebuild(toml::table{{"page_url", "https://x.example/mail/"}}), ConfigError);  // no {id}
   EXPECT_THROW(make_mail_rebuild(toml::table{{"page_url", "javascript:alert(1)/{id}"}}), ConfigError);
 }

@@ -5,7 +5,8 @@
 //   A password-protected zip (made here with `zip -P`) is uploaded for
 //   demo-staff; the upload is held. On the LGWAN side the inbox offers
 //   "パスワードを入力"; a wrong password shows the error with the count and
-//   the form again (the password not echoed); the right one opens it: the
+//   the form again (the password not echoed); "add another password" adds
+//   a field in place (app.js); the right one among two opens it: the
 //   inbox then offers the sanitized zip, whose member is the original text.
 //   The English page says "Enter the password". No script errors or CSP
 //   violations on any page.
@@ -156,9 +157,18 @@ async function lgwan(browser, urls, id) {
     check(!(await page.content()).includes(WRONG), 'the wrong password is not echoed into the page');
     await shot(page, 'wrong-password');
 
-    console.log('lgwan: the right password opens it; the inbox offers the sanitized zip');
+    console.log('lgwan: "add another password" adds a field in place; the right one among two opens it');
     await page.fill('#ppap-password', PASSWORD);
-    const [good] = await Promise.all([page.waitForNavigation(), page.click('#ppap-submit')]);
+    const before = page.url();
+    await page.click('#ppap-add');
+    await page.locator('#ppap-password-2').waitFor();
+    check(page.url() === before, 'adding a field does not leave the page');
+    check((await page.inputValue('#ppap-password')) === PASSWORD, 'what was typed stays when a field is added');
+    check((await page.inputValue('#ppap-fields')) === '2', 'the form says it has two fields');
+    await page.fill('#ppap-password-2', 'another-' + WRONG);
+    await shot(page, 'two-passwords');
+    // Enter in a field opens (the form's first button), it does not add another field.
+    const [good] = await Promise.all([page.waitForNavigation(), page.press('#ppap-password-2', 'Enter')]);
     check(good.status() === 200 && new URL(page.url()).pathname === '/', `back on the inbox, not ${page.url()}`);
     check(await row.locator('a.download').isVisible(), 'the opened zip can be downloaded');
     check((await row.locator('a.ppap-open').count()) === 0, 'no password form any more');
@@ -195,7 +205,8 @@ try {
   }
   check(problems.length === 0, 'script errors or CSP violations:\n  ' + problems.join('\n  '));
   const audit = fs.readFileSync(at('audit.jsonl'), 'utf8');
-  check(!audit.includes(PASSWORD) && !audit.includes(WRONG) && !log().includes(PASSWORD), 'no password in the audit log or the daemon log');
+  check(!audit.includes(PASSWORD) && !audit.includes(WRONG) && !log().includes(PASSWORD) && !log().includes(WRONG),
+        'no password in the audit log or the daemon log');
   const attempts = audit.split('\n').filter((l) => l.includes('"ppap.attempt"')).map((l) => JSON.parse(l).result);
   check(attempts.join(',') === 'wrong,ok', 'audited attempts: ' + attempts);
   console.log('PASS: browser test of PPAP');

@@ -37,6 +37,7 @@ from test_serve import wait_for  # noqa: E402
 MARKER = "MUKAIKA-PPAP-CONTENT 見積書の本文"
 # Unique per run, so that finding it anywhere means this run wrote it.
 PASSWORD = "Pp-" + secrets.token_hex(8)
+PASSWORD2 = "Second-" + secrets.token_hex(8)  # another attachment, another password
 WRONG = "not-the-" + secrets.token_hex(4)
 
 
@@ -44,7 +45,7 @@ def tool(name):
     return shutil.which(name) is not None
 
 
-def make_fixture(kind, workdir):
+def make_fixture(kind, workdir, PASSWORD=PASSWORD):  # noqa: N803 (the module's PASSWORD by default)
     """Bytes of an encrypted file holding MARKER, protected with PASSWORD."""
     src = os.path.join(workdir, "見積書.txt")
     with open(src, "w", encoding="utf-8") as f:
@@ -78,10 +79,10 @@ class PpapCase(DropBoxCase):
             if not tool(t):
                 raise unittest.SkipTest(t + " is not installed (deploy/install-deps.sh)")
 
-    def fixture(self, kind):
+    def fixture(self, kind, password=PASSWORD):
         d = tempfile.mkdtemp(prefix="mukaika-ppap-fixture-")
         try:
-            return make_fixture(kind, d)
+            return make_fixture(kind, d, password)
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
@@ -99,11 +100,13 @@ class PpapCase(DropBoxCase):
         r, body = self.request(self.lgwan_port, "GET", target, headers={"Cookie": session}, token=None)
         return r, body.decode("utf-8")
 
-    def post_password(self, session, target, password, csrf=None):
+    def post_password(self, session, target, password, csrf=None, extra=()):
+        """`password`: one, or a list (one field each, one attempt)."""
         if csrf is None:
             _, page = self.page(session, target)
             csrf = page.split('<meta name="csrf" content="')[1].split('"')[0]
-        form = urllib.parse.urlencode({"csrf": csrf, "password": password})
+        passwords = [password] if isinstance(password, str) else password
+        form = urllib.parse.urlencode([("csrf", csrf)] + [("password", p) for p in passwords] + list(extra))
         r, body = self.request(self.lgwan_port, "POST", target, form,
                                {"Cookie": session, "Content-Type": "application/x-www-form-urlencoded"}, token=None)
         return r, body.decode("utf-8")
@@ -119,11 +122,12 @@ class PpapCase(DropBoxCase):
     def assert_password_nowhere(self):
         """The password is in no file under the test directory (var: spool,
         quarantine, drop box, Maildir, the audit log) nor in the daemon's output."""
-        needle = PASSWORD.encode()
         for root, _, files in os.walk(self.tmp):
             for f in files:
                 with open(os.path.join(root, f), "rb") as fh:
-                    self.assertNotIn(needle, fh.read(), os.path.join(root, f))
+                    data = fh.read()
+                for needle in (PASSWORD.encode(), PASSWORD2.encode()):
+                    self.assertNotIn(needle, data, os.path.join(root, f))
 
     def ppap_records(self):
         return [a for a in self.audit() if a.get("type", "").startswith("ppap.")]
@@ -241,15 +245,17 @@ class DropBoxPpapTests(PpapCase):
 
 
 class MailPpapTests(PpapCase):
-    def send_mail(self, attachment, name, ctype):
+    def send_mail(self, attachment, name, ctype, more=()):
+        """`more`: further (bytes, name, type) attachments."""
         msg = EmailMessage()
         msg["From"] = "sender@example.com"
         msg["To"] = "staff@city.example.lg.jp"
         msg["Subject"] = "見積書の送付"
         msg["Message-ID"] = "<ppap-%s@example.com>" % secrets.token_hex(4)
         msg.set_content("見積書を送ります。パスワードは別のメールで送ります。")
-        maintype, subtype = ctype.split("/")
-        msg.add_attachment(attachment, maintype=maintype, subtype=subtype, filename=name)
+        for data, filename, content_type in [(attachment, name, ctype)] + list(more):
+            maintype, subtype = content_type.split("/")
+            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
         with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30) as s:
             s.sendmail("sender@example.com", ["staff@city.example.lg.jp"], msg.as_bytes())
         return msg["Message-ID"]
@@ -257,17 +263,36 @@ class MailPpapTests(PpapCase):
     def maildir(self):
         return sorted(glob.glob(self.path("maildir", "new", "*")))
 
-    def test_held_zip_in_a_mail_is_sent_as_a_follow_up(self):
-        self.start(lgwan_keys='public_url = "https://mukaika.lgwan.example/"\n')
-        message_id = self.send_mail(self.fixture("aes"), "見積書.zip", "application/zip")
+    def first_notice(self):
+        """The first mail's queue id and the text of its notice, which links to its page."""
         wait_for(lambda: len(self.maildir()) >= 1, 120, "the sanitized mail in the Maildir")
         queue_id = [a["queue_id"] for a in self.audit() if a.get("type") == "message"][0]
         with open(self.maildir()[0], "rb") as f:
             first = email.message_from_bytes(f.read(), policy=email.policy.default)
         notice = first.get_body(preferencelist=("plain",)).get_content()
         self.assertIn("https://mukaika.lgwan.example/mail/" + queue_id, notice)
+        return queue_id, notice
+
+    def inbox(self, session):
+        r, page = self.page(session, "/")
+        self.assertEqual(r.status, 200)
+        return page
+
+    def test_held_zips_in_a_mail_are_sent_as_a_follow_up(self):
+        """Two zips with different passwords: both typed in one attempt; the
+        follow-up carries the re-sanitized mail as a mail (message/rfc822);
+        the inbox lists the mail with its state."""
+        self.start(lgwan_keys='public_url = "https://mukaika.lgwan.example/"\n')
+        message_id = self.send_mail(self.fixture("aes"), "見積書.zip", "application/zip",
+                                    more=[(self.fixture("zipcrypto", PASSWORD2), "請求書.zip", "application/zip")])
+        queue_id, notice = self.first_notice()
+        self.assertIn("パスワード入力", notice)
 
         session = self.sign_in_staff()
+        # The inbox lists the mail as held, with its password page.
+        inbox = self.inbox(session)
+        self.assertIn('<tr data-queue-id="%s" data-state="held">' % queue_id, inbox)
+        self.assertIn('href="/mail/%s/password"' % queue_id, inbox)
         # The notice's link leads to the mail's page, which leads on to the password.
         r, page = self.page(session, "/mail/%s" % queue_id)
         self.assertEqual(r.status, 200, page)
@@ -276,41 +301,65 @@ class MailPpapTests(PpapCase):
         target = "/mail/%s/password" % queue_id
         r, page = self.page(session, target)
         self.assertEqual(r.status, 200, page)
-        self.assertIn("見積書.zip", page)
-        r, page = self.post_password(session, target, WRONG)
+        self.assertIn("請求書.zip", page)
+        self.assertIn('id="ppap-add"', page)
+        # One password opens one zip only: a wrong attempt, naming the other.
+        r, page = self.post_password(session, target, PASSWORD)
         self.assertEqual(r.status, 422, page)
         self.assertIn("1 回目", page)
-        r, page = self.post_password(session, target, PASSWORD)
+        self.assertIn("請求書.zip", page.split('id="ppap-error"')[1].split("</p>")[0])
+        # "Add another password" without script: the page again, one more field, nothing tried.
+        r, page = self.post_password(session, target, [], extra=[("fields", "1"), ("add", "1")])
+        self.assertEqual(r.status, 200, page)
+        self.assertIn('id="ppap-password-2"', page)
+        self.assertNotIn('id="ppap-password-3"', page)
+        # Both passwords in one attempt.
+        r, page = self.post_password(session, target, [PASSWORD, PASSWORD2], extra=[("fields", "2")])
         self.assertEqual(r.status, 200, page)
         self.assertIn('id="ppap-delivered"', page)
-        # Delivered once: the form is gone, another POST changes nothing.
+        # Delivered once: the form is gone.
         self.assertNotIn('id="ppap-password"', page)
+        r, inbox = self.page(session, "/")
+        self.assertIn('<tr data-queue-id="%s" data-state="delivered">' % queue_id, inbox)
+        r, page = self.page(session, "/mail/%s" % queue_id)
+        self.assertIn('id="held-state" data-state="delivered"', page)
+        self.assertNotIn('href="/mail/%s/password"' % queue_id, page)
 
         files = wait_for(lambda: len(self.maildir()) >= 2 and self.maildir(), 120, "the follow-up mail")
         with open(files[1] if files[0] == self.maildir()[0] else files[0], "rb") as f:
             follow = email.message_from_bytes(f.read(), policy=email.policy.default)
         self.assertIn(queue_id, str(follow["Subject"]))
+        text = follow.get_body(preferencelist=("plain",)).get_content()
+        self.assertIn("開いたもの", text)
+        self.assertIn("請求書.zip", text)
+        # The sanitized mail arrives as a mail, not base64 (RFC 2046), which
+        # mail programs open with its attachments one by one.
         emls = [p for p in follow.iter_attachments() if (p.get_filename() or "").endswith(".eml")]
         self.assertEqual(len(emls), 1)
-        inner = email.message_from_bytes(emls[0].get_content(), policy=email.policy.default)
-        found = False
+        self.assertEqual(emls[0].get_content_type(), "message/rfc822")
+        self.assertIn(emls[0]["Content-Transfer-Encoding"], ("7bit", "8bit"))
+        inner = emls[0].get_content()
+        self.assertEqual(inner["Message-ID"], message_id)
+        opened = 0
         for part in inner.walk():
             data = part.get_payload(decode=True) or b""
             if data.startswith(b"PK"):
                 with zipfile.ZipFile(io.BytesIO(data)) as z:
-                    found |= any(MARKER in z.read(n).decode("utf-8", "replace") for n in z.namelist())
+                    opened += any(MARKER in z.read(n).decode("utf-8", "replace") for n in z.namelist())
             elif MARKER.encode() in data:
-                found = True
-        self.assertTrue(found, "the held zip's member is in the follow-up")
+                opened += 1
+        self.assertEqual(opened, 2, "both held zips' members are in the follow-up")
 
         records = self.ppap_records()
-        self.assertEqual([a["result"] for a in records if a["type"] == "ppap.attempt"], ["wrong", "ok"])
+        attempts = [a for a in records if a["type"] == "ppap.attempt"]
+        self.assertEqual([(a["result"], a["passwords"]) for a in attempts], [("wrong", 1), ("ok", 2)])
         delivered = [a for a in records if a["type"] == "ppap.delivered"]
         self.assertEqual(len(delivered), 1)
         self.assertEqual(delivered[0]["to"], "staff@city.example.lg.jp")
+        self.assertEqual(delivered[0]["recipient"], "staff@city.example.lg.jp")
         self.assertEqual(delivered[0]["message_id"], message_id)
         with open(self.path("dropbox", "ppap", queue_id + ".json"), encoding="utf-8") as f:
-            self.assertEqual(json.load(f)["state"], "delivered")
+            self.assertEqual(json.load(f)["recipients"]["staff@city.example.lg.jp"]["state"], "delivered")
         # The auditors' page and its CSV list every attempt (and never a password).
         auditor = self.sign_in_staff("demo-auditor")
         r, page = self.page(auditor, "/audit")
@@ -340,6 +389,26 @@ class MailPpapTests(PpapCase):
         # An unknown or unrelated mail is 404, as is a path in the id.
         self.assertEqual(self.page(session, "/mail/nonexistent/password")[0].status, 404)
         self.assertEqual(self.page(session, "/mail/..%2f..%2fetc/password")[0].status, 404)
+
+
+    def test_disabled_offers_no_password_anywhere(self):
+        """[ppap] enabled = false: no password link in the inbox or on the
+        mail page, no promise of one in the notice, and the pages are 404."""
+        self.start(extra="[ppap]\nenabled = false\n", lgwan_keys='public_url = "https://mukaika.lgwan.example/"\n')
+        file_id, _ = self.upload_held("zipcrypto", "a.zip")
+        self.send_mail(self.fixture("zipcrypto"), "b.zip", "application/zip")
+        queue_id, notice = self.first_notice()
+        self.assertNotIn("パスワード入力", notice)
+        inbox = self.inbox(self.sign_in_staff())
+        self.assertIn('data-id="%s"' % file_id, inbox)
+        self.assertNotIn("/password", inbox)
+        self.assertNotIn('id="held-mails"', inbox)
+        session = self.sign_in_staff()
+        r, page = self.page(session, "/mail/%s" % queue_id)
+        self.assertEqual(r.status, 200)
+        self.assertNotIn("/password", page)
+        self.assertEqual(self.page(session, "/files/%s/password" % file_id)[0].status, 404)
+        self.assertEqual(self.page(session, "/mail/%s/password" % queue_id)[0].status, 404)
 
 
 if __name__ == "__main__":
