@@ -126,7 +126,7 @@ class SpoolSink : public MessageSink {
   SmtpAccept accept(const Envelope& envelope, std::string message) override {
     try {
       std::string id = spool_.accept(envelope, message);
-      queue_.notify();
+      queue_.accepted(id);
       return {SmtpAccept::Status::Accepted, id, ""};
     } catch (const std::exception& e) {
       std::cerr << "mukaika: cannot queue a message from " << envelope.client_address << ": " << e.what() << "\n";

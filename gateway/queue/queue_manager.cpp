@@ -52,6 +52,10 @@ bool QueueManager::due(Pass& p, const MessageMeta& meta) {
 void QueueManager::start() {
   if (!threads_.empty()) return;
   stopping_ = false;
+  {
+    std::lock_guard lock(mutex_);
+    running_ = true;
+  }
   threads_.emplace_back([this] { scheduler_main(); });
   for (int i = 0; i < std::max(1, options_.sanitize_threads); ++i)
     threads_.emplace_back([this] { worker_main(SpoolState::Incoming); });
@@ -62,6 +66,7 @@ void QueueManager::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    running_ = false;
   }
   wake_.notify_all();
   work_ready_.notify_all();
@@ -77,6 +82,20 @@ void QueueManager::stop() {
 void QueueManager::notify() {
   {
     std::lock_guard lock(mutex_);
+    notified_ = true;
+  }
+  wake_.notify_all();
+}
+
+void QueueManager::accepted(const std::string& queue_id) {
+  {
+    std::lock_guard lock(mutex_);
+    // The scheduler still learns of it when it lists; in hand, it is skipped.
+    if (running_ && !stopping_ && options_.clock() >= paused_until_ && in_hand_.insert(queue_id).second) {
+      to_sanitize_.push_back({queue_id, false});
+      work_ready_.notify_all();
+      return;
+    }
     notified_ = true;
   }
   wake_.notify_all();

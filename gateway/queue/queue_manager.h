@@ -127,6 +127,10 @@ class QueueManager {
   void stop();
   // A message was accepted: look now.
   void notify();
+  // Message `queue_id` was just accepted into incoming/: once the threads
+  // run, it goes straight to a sanitizing thread, without waiting for the
+  // scheduler to list the spool; otherwise as notify().
+  void accepted(const std::string& queue_id);
   // Makes every deferred message due now (`mukaika queue --flush`).
   void flush();
 
@@ -190,6 +194,7 @@ class QueueManager {
   std::condition_variable work_ready_;  // sanitizing and delivery threads
   bool notified_ = false;
   std::atomic<bool> stopping_{false};
+  bool running_ = false;  // start() ran and stop() did not; under mutex_
   std::atomic<bool> flush_requested_{false};
   std::deque<Task> to_sanitize_;
   std::deque<Task> to_deliver_;

@@ -842,6 +842,29 @@ TEST(QueueManager, ThreadDeliversOnNotifyAndStops) {
   EXPECT_EQ(rig.spool->list(SpoolState::Done).size(), 3u);
 }
 
+// accepted() hands a new message straight to a sanitizing thread while the
+// threads run, and is a plain notification before start().
+TEST(QueueManager, AcceptedMessagesGoStraightToTheThreads) {
+  Rig rig;
+  rig.options.clock = [] { return Clock::now(); };
+  auto& m = rig.make();
+  const auto before = rig.spool->accept(make_envelope(), make_mail("before"));
+  m.accepted(before);  // not started: nothing is taken in hand
+  m.run_once();
+  EXPECT_EQ(rig.spool->find(before), SpoolState::Done);
+  m.start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(rig.spool->accept(make_envelope(), make_mail("direct" + std::to_string(i))));
+    m.accepted(ids.back());
+    m.accepted(ids.back());  // twice: still one task
+  }
+  for (int i = 0; i < 200 && rig.spool->list(SpoolState::Done).size() < 6; ++i) std::this_thread::sleep_for(20ms);
+  m.stop();
+  for (const auto& id : ids) EXPECT_EQ(rig.spool->find(id), SpoolState::Done) << id;
+  EXPECT_EQ(rig.lgwan.calls.size(), 6u);  // each once
+}
+
 // Several messages in flight: sanitizing threads work at once, and the
 // delivery thread delivers while they do.
 TEST(QueueManager, ThreadsSanitizeSeveralAtOnceAndDeliverMeanwhile) {
