@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "archive_flatten/sevenzip.h"
 #include "av_clamav/clamav_scanner.h"
 #include "digest.h"
 #include "test_support.h"
@@ -140,7 +141,6 @@ TEST(WorkerPool, EveryFaultIsBlockedWithItsReasonAndTheNextItemIsServed) {
       {"fine 3", ""},
       {"SOCKET to the internet", "worker.seccomp"},
       {"fine 4", ""},
-      {"EXEC a shell", "worker.seccomp"},
       {"FORK a child", "worker.seccomp"},
       {"ABORT here", "worker.crashed"},
       {"GARBAGE reply", "worker.protocol"},
@@ -252,6 +252,41 @@ TEST(WorkerPool, ProbeSeesOnlyWhatTheSandboxAllows) {
   EXPECT_EQ(p["env_home"], p["cwd"]);
   EXPECT_NE(p["cwd"].find("mukaika-workers-"), std::string::npos);
   EXPECT_FALSE(fs::exists("/tmp/mukaika-sandbox-probe"));
+}
+
+// Password-protected 7z: the worker starts p7zip's 7z, and nothing else.
+// Seccomp lets execve() through only because Landlock confines it.
+TEST(WorkerPool, OnlySevenZipRunsInsideTheSandbox) {
+  FaultFixture f;
+  auto pool = f.pool(f.options(1, 100));
+  PipelineResult shell = pool->run_one(text_item("EXEC a shell"));
+  ASSERT_EQ(shell.verdict, PipelineResult::Verdict::Sanitized) << code_of(shell);
+  EXPECT_EQ(shell.item.bytes, "execve /bin/sh: EACCES");
+  PipelineResult fork = pool->run_one(text_item("FORK a child"));
+  EXPECT_EQ(code_of(fork), "worker.seccomp");
+
+  if (::access(sevenzip::kBinary, X_OK) != 0) GTEST_SKIP() << sevenzip::kBinary << " (p7zip-full) is not installed";
+  const fs::path dir = fs::temp_directory_path() / ("mukaika-worker-7z-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  { std::ofstream(dir / "ok.txt") << "fine"; }
+  { std::ofstream(dir / "bad.txt") << "INFECTED-TEST-MARKER"; }
+  const std::string make = "cd '" + dir.string() + "' && " + sevenzip::kBinary + " a -pSECRET -mhe=on a.7z ok.txt bad.txt >/dev/null";
+  ASSERT_EQ(std::system(make.c_str()), 0);
+  Item item;
+  std::ifstream archive(dir / "a.7z", std::ios::binary);
+  item.bytes.assign(std::istreambuf_iterator<char>(archive), {});
+  item.name = "a.7z";
+  item.passphrases = {"SECRET"};
+  fs::remove_all(dir);
+  PipelineResult r = pool->run_one(std::move(item));
+  ASSERT_EQ(r.verdict, PipelineResult::Verdict::Sanitized) << code_of(r);
+  bool blocked = false, kept = false;
+  for (const auto& a : r.actions) {
+    blocked = blocked || (a.path == "a.7z/bad.txt" && a.code == "av.infected");
+    kept = kept || a.path == "a.7z/ok.txt";
+  }
+  EXPECT_TRUE(blocked && kept) << code_of(r);
+  EXPECT_EQ(pool->stats().failures, 1u);  // the fork, not the 7z
 }
 
 TEST(WorkerPool, ThreadsWorkInsideTheSandbox) {
