@@ -4,6 +4,7 @@
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -108,15 +109,24 @@ RunResult run(const std::vector<std::string>& args, const std::string& password,
   argv.push_back(nullptr);
   char locale[] = "LC_ALL=C.UTF-8";  // names and non-ASCII passwords are converted through it
   char* envp[] = {locale, nullptr};
-  const auto cpu = static_cast<rlim_t>(remaining_ms(deadline) / 1000 + 2);
+  // A backstop behind the deadline, should the worker be gone.
+  const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
+  const auto cpu = static_cast<rlim_t>(std::max<long long>(left.count(), 0) + 2);
 
   // clone() with a pidfd instead of fork(): the worker's seccomp filter lets
   // it signal only processes it holds a pidfd for.
   int pidfd = -1;
+  const pid_t parent = ::getpid();
   const long pid = ::syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, 0);
   if (pid < 0) throw std::runtime_error(std::string("cannot start 7z: ") + std::strerror(errno));
   if (pid == 0) {
-    // The child: only system calls from here to execve().
+    // The child: only system calls from here to execve(). Its own session,
+    // without a terminal: p7zip asks /dev/tty for the password when there
+    // is one, and stdin only when there is none. Having left the worker's
+    // process group, it dies with the worker instead.
+    ::setsid();
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (::getppid() != parent) ::_exit(127);
     ::dup2(in.read, 0);
     ::dup2(out.write, 1);
     ::dup2(err.write, 2);
