@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -1251,6 +1252,27 @@ TEST(ArchivePipeline, Encrypted7zBombIsRefusedFromItsListing) {
   const PipelineResult r = g.run(big, "z.7z", {"k"});
   EXPECT_EQ(r.verdict, Verdict::Blocked);
   EXPECT_TRUE(has(r, "block", "limits.item_bytes")) << describe(r);
+}
+
+// The child is stopped and reaped: at the deadline, and when it writes
+// more than its listing said.
+TEST(SevenZip, DeadlineAndExtraBytesKillAndReapTheChild) {
+  if (!SevenZipMaker::present()) GTEST_SKIP() << sevenzip::kBinary << " (p7zip-full) is not installed";
+  SevenZipMaker maker;
+  const std::string seven = maker.make({{"a.txt", "0123456789"}, {"b.txt", "abcdefghij"}}, "-pk -mhe=on");
+  ASSERT_FALSE(seven.empty());
+  const auto soon = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  EXPECT_EQ(sevenzip::list(seven, "k", 10, std::chrono::steady_clock::now()).status, sevenzip::Status::TimedOut);
+  EXPECT_EQ(sevenzip::list(seven, "wrong", 10, soon).status, sevenzip::Status::WrongPassword);
+  EXPECT_EQ(sevenzip::list(seven, "k", 1, soon).status, sevenzip::Status::TooMuch);
+  sevenzip::Listing listing = sevenzip::list(seven, "k", 10, soon);
+  ASSERT_EQ(listing.status, sevenzip::Status::Ok) << listing.detail;
+  ASSERT_EQ(listing.entries.size(), 2u);
+  EXPECT_EQ(sevenzip::extract(seven, "k", listing.entries, soon).files.at(1), "abcdefghij");
+  listing.entries[1].size = 4;  // a listing that lies
+  EXPECT_EQ(sevenzip::extract(seven, "k", listing.entries, soon).status, sevenzip::Status::TooMuch);
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);  // no child left, not even a zombie
+  EXPECT_EQ(errno, ECHILD);
 }
 
 TEST(ArchivePipeline, TraversalAndCp932NamesComeOutSafeAndReadable) {
