@@ -38,6 +38,8 @@ MARKER = "MUKAIKA-PPAP-CONTENT 見積書の本文"
 # Unique per run, so that finding it anywhere means this run wrote it.
 PASSWORD = "Pp-" + secrets.token_hex(8)
 WRONG = "not-the-" + secrets.token_hex(4)
+# AES-256 PDFs take UTF-8 passwords (docs/ppap.md).
+PASSWORD_JA = "合言葉-" + secrets.token_hex(4)
 
 
 def tool(name):
@@ -60,6 +62,10 @@ def make_fixture(kind, workdir):
     elif kind == "7z":
         subprocess.run(["7z", "a", "-mhe=on", "-p" + PASSWORD, out + ".7z", src], check=True, stdout=subprocess.DEVNULL)
         out += ".7z"
+    elif kind == "pdf-ja":
+        subprocess.run(["qpdf", "--encrypt", PASSWORD_JA, "owner-" + PASSWORD, "256", "--",
+                        os.path.join(FILES, "active-content.pdf"), out + ".pdf"], check=True)
+        out += ".pdf"
     elif kind == "pdf":
         subprocess.run(["qpdf", "--encrypt", PASSWORD, "owner-" + PASSWORD, "256", "--",
                         os.path.join(FILES, "active-content.pdf"), out + ".pdf"], check=True)
@@ -119,11 +125,13 @@ class PpapCase(DropBoxCase):
     def assert_password_nowhere(self):
         """The password is in no file under the test directory (var: spool,
         quarantine, drop box, Maildir, the audit log) nor in the daemon's output."""
-        needle = PASSWORD.encode()
+        needles = [PASSWORD.encode(), PASSWORD_JA.encode()]
         for root, _, files in os.walk(self.tmp):
             for f in files:
                 with open(os.path.join(root, f), "rb") as fh:
-                    self.assertNotIn(needle, fh.read(), os.path.join(root, f))
+                    data = fh.read()
+                for needle in needles:
+                    self.assertNotIn(needle, data, os.path.join(root, f))
 
     def ppap_records(self):
         return [a for a in self.audit() if a.get("type", "").startswith("ppap.")]
@@ -178,6 +186,11 @@ class DropBoxPpapTests(PpapCase):
         r, out = self.request(self.lgwan_port, "GET", "/api/v1/files/%s/content" % file_id)
         self.assertTrue(out.startswith(b"%PDF-"))
         self.assertNotIn(b"/Encrypt", out)
+        # A Japanese password (AES-256: UTF-8).
+        file_id, _ = self.upload_held("pdf-ja", "請求書-ja.pdf")
+        r, _ = self.post_password(session, "/files/%s/password" % file_id, PASSWORD_JA)
+        self.assertEqual(r.status, 303)
+        self.assertEqual(self.status(file_id)["status"], "done")
         self.assert_password_nowhere()
 
     def test_attempts_are_limited_and_survive_a_restart(self):
