@@ -165,10 +165,11 @@ void install_seccomp_filter(pid_t self, bool start_programs) {
     constexpr scmp_datum_t kChecked = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                                       CLONE_NEWPID | CLONE_NEWNET | CLONE_THREAD | CLONE_VM | CLONE_PIDFD;
     f.allow_if(SCMP_SYS(clone), arg(0, SCMP_CMP_MASKED_EQ, kChecked, CLONE_PIDFD));
-    for (int nr : {SCMP_SYS(execve), SCMP_SYS(wait4), SCMP_SYS(pidfd_send_signal), SCMP_SYS(close_range), SCMP_SYS(setsid),
-                   // 7z itself: glibc's start-up sets its thread pointer.
-                   SCMP_SYS(arch_prctl)})
+    for (int nr : {SCMP_SYS(execve), SCMP_SYS(wait4), SCMP_SYS(pidfd_send_signal), SCMP_SYS(close_range), SCMP_SYS(setsid)})
       f.allow(nr);
+#if defined(__x86_64__)
+    f.allow(SCMP_SYS(arch_prctl));  // 7z itself: glibc's start-up sets its thread pointer
+#endif
     // 7z dies with the worker, though it left the worker's process group.
     f.allow_if(SCMP_SYS(prctl), arg(0, SCMP_CMP_EQ, PR_SET_PDEATHSIG));
   }

@@ -152,50 +152,62 @@ RunResult run(const std::vector<std::string>& args, const std::string& password,
     if (!killed) ::syscall(SYS_pidfd_send_signal, child.fd, SIGKILL, nullptr, 0);
     killed = true;
   };
-  char buffer[64 * 1024];
-  bool out_open = true, err_open = true;
-  while (out_open || err_open) {
-    pollfd fds[2] = {{out_open ? out.read : -1, POLLIN, 0}, {err_open ? err.read : -1, POLLIN, 0}};
-    const int ms = remaining_ms(deadline);
-    int n = ms == 0 ? 0 : ::poll(fds, 2, ms);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      r.timed_out = true;
-      kill_child();
-      break;
+  auto reap = [&] {
+    int status = 0;
+    while (::waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {
     }
-    if (fds[0].revents) {
-      ssize_t got = ::read(out.read, buffer, sizeof buffer);
-      if (got <= 0) {
-        out_open = false;
-      } else if (!sink(buffer, static_cast<std::size_t>(got))) {
-        r.stopped = true;
+    return status;
+  };
+  char buffer[64 * 1024];
+  try {
+    bool out_open = true, err_open = true;
+    while (out_open || err_open) {
+      pollfd fds[2] = {{out_open ? out.read : -1, POLLIN, 0}, {err_open ? err.read : -1, POLLIN, 0}};
+      const int ms = remaining_ms(deadline);
+      int n = ms == 0 ? 0 : ::poll(fds, 2, ms);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        r.timed_out = true;
         kill_child();
         break;
       }
+      if (fds[0].revents) {
+        ssize_t got = ::read(out.read, buffer, sizeof buffer);
+        if (got <= 0) {
+          out_open = false;
+        } else if (!sink(buffer, static_cast<std::size_t>(got))) {
+          r.stopped = true;
+          kill_child();
+          break;
+        }
+      }
+      if (fds[1].revents) {
+        ssize_t got = ::read(err.read, buffer, sizeof buffer);
+        if (got <= 0)
+          err_open = false;
+        else if (r.err.size() < 16 * 1024)
+          r.err.append(buffer, static_cast<std::size_t>(got));
+      }
     }
-    if (fds[1].revents) {
-      ssize_t got = ::read(err.read, buffer, sizeof buffer);
-      if (got <= 0)
-        err_open = false;
-      else if (r.err.size() < 16 * 1024)
-        r.err.append(buffer, static_cast<std::size_t>(got));
+    // 7z may have closed its output and still run: wait for it until the
+    // deadline, then kill it. Reaped in every case.
+    if (!killed) {
+      pollfd done{child.fd, POLLIN, 0};
+      int rc;
+      do {
+        rc = ::poll(&done, 1, remaining_ms(deadline));  // 0 ms still reports an exit that happened
+      } while (rc < 0 && errno == EINTR);
+      if (rc <= 0 || !(done.revents & POLLIN)) {
+        r.timed_out = true;
+        kill_child();
+      }
     }
+  } catch (...) {  // a sink out of memory: the child is still killed and reaped
+    kill_child();
+    reap();
+    throw;
   }
-  // 7z may have closed its output and still run: wait for it until the
-  // deadline, then kill it. Reaped in every case.
-  if (!killed) {
-    pollfd done{child.fd, POLLIN, 0};
-    int ms = remaining_ms(deadline);
-    while (ms > 0 && ::poll(&done, 1, ms) < 0 && errno == EINTR) ms = remaining_ms(deadline);
-    if (!(done.revents & POLLIN)) {
-      r.timed_out = true;
-      kill_child();
-    }
-  }
-  int status = 0;
-  while (::waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {
-  }
+  const int status = reap();
   if (!killed && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   return r;
 }
