@@ -1186,7 +1186,10 @@ TEST(ArchivePipeline, PasswordFromTheRecipientOpensZipCryptoAndAes) {
 // empty when p7zip is not installed.
 struct SevenZipMaker {
   fs::path dir = fs::temp_directory_path() / ("mukaika-7z-" + std::to_string(::getpid()));
-  SevenZipMaker() { fs::create_directories(dir); }
+  SevenZipMaker() {
+    fs::create_directories(dir);
+    sevenzip::set_allowed(true);  // in-process, without a sandbox: these tests' own choice
+  }
   ~SevenZipMaker() { fs::remove_all(dir); }
   static bool present() { return ::access(sevenzip::kBinary, X_OK) == 0; }
 
@@ -1218,6 +1221,10 @@ TEST(ArchivePipeline, Encrypted7zOpensWithThePasswordAndItsMembersAreSanitized) 
         maker.make({{"見積書.txt", "本文\n"}, {"tools/eicar.com", eicar()}}, std::string("-p'秘密 pw' ") + headers);
     ASSERT_FALSE(seven.empty());
     EXPECT_TRUE(has(g.run(seven, "資料.7z"), "block", "archive.encrypted"));
+    // Where 7z may not run (outside a confining sandbox), it says so.
+    sevenzip::set_allowed(false);
+    EXPECT_TRUE(has(g.run(seven, "資料.7z", {"秘密 pw"}), "block", "archive.password_unsupported"));
+    sevenzip::set_allowed(true);
 
     const PipelineResult opened = g.run(seven, "資料.7z", {"違う", "秘密 pw"});
     ASSERT_EQ(opened.verdict, Verdict::Sanitized) << describe(opened);

@@ -22,7 +22,9 @@ namespace mukaika::sevenzip {
 
 namespace {
 
-std::atomic<bool> g_allowed{true};
+// Off until a worker has seen its sandbox confine execve (worker_main.cpp):
+// 7z never runs in the daemon, nor in a worker without Landlock.
+std::atomic<bool> g_allowed{false};
 
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);

@@ -28,9 +28,9 @@ namespace mukaika::sevenzip {
 
 inline constexpr const char* kBinary = "/usr/lib/p7zip/7z";
 
-// Whether this process may run 7z. True unless the worker turned it off
-// because its sandbox could not confine execve (no Landlock); the reason is
-// then what "unsupported" notices say.
+// Whether this process may run 7z. False until the worker turns it on,
+// once its sandbox confines execve (Landlock); otherwise an encrypted 7z is
+// "unsupported" (tests that run sanitizers in-process turn it on).
 void set_allowed(bool allowed);
 bool allowed();
 // The binary is installed and allowed.
