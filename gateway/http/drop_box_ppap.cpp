@@ -98,7 +98,7 @@ DropBox::PasswordOutcome DropBox::try_password(const std::string& id, std::vecto
   }
 
   // The password was not the problem: the item takes the new result, held
-  // no more (a virus inside stays blocked; a 7z that libarchive cannot
+  // no more (a virus inside stays blocked; a RAR that libarchive cannot
   // decrypt says so).
   const bool unsupported = ppap::report_has(result.report, ppap::kUnsupported);
   record("ppap.attempt", {{"result", unsupported ? "unsupported" : "ok"}, {"attempts", item.password_attempts}});

@@ -15,7 +15,7 @@ namespace mukaika::http::ppap {
 
 // A password was given and did not open it (archive.flatten, pdf.rasterize).
 inline const std::vector<std::string_view> kWrongPassword = {"archive.wrong_password", "pdf.wrong_password"};
-// A password cannot open it here at all (7z, RAR: libarchive 3.6 does not decrypt them).
+// A password cannot open it here at all (RAR: libarchive 3.6 does not decrypt it; 7z only where p7zip can run).
 inline const std::vector<std::string_view> kUnsupported = {"archive.password_unsupported"};
 
 // Whether any action of an item report has one of `codes`.

@@ -18,9 +18,9 @@ std::string attempts_left(Lang t, int attempts, int max_attempts) {
 // What cannot be opened here, said before anyone types (docs/ppap.md).
 std::string supported_note(Lang t) {
   return std::string("<p class=\"ppap-support\">") +
-         t("開けるもの: パスワード付き zip (ZipCrypto、AES)、パスワード付き PDF。7z・RAR のパスワード付きファイルと"
+         t("開けるもの: パスワード付き zip (ZipCrypto、AES)・7z・PDF。RAR のパスワード付きファイルと"
            "パスワード付きの Office 文書は開けません。",
-           "Can be opened: password-protected zip (ZipCrypto, AES) and PDF. Password-protected 7z and RAR files and "
+           "Can be opened: password-protected zip (ZipCrypto, AES), 7z and PDF. Password-protected RAR files and "
            "Office documents cannot be opened here.") +
          "</p>\n";
 }

@@ -110,7 +110,18 @@ std::vector<std::string> default_read_only_paths() {
   };
 }
 
-int install_landlock(const std::string& work_dir, const std::vector<std::string>& read_only_paths) {
+std::vector<std::string> default_executable_paths() {
+  return {
+      "/usr/lib/p7zip/7z",  // sevenzip::kBinary
+      // execve() of a dynamic executable opens its interpreter for
+      // execution too. Being able to run it directly adds nothing: a
+      // worker can already map code of its own, under the same sandbox.
+      "/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1",
+  };
+}
+
+int install_landlock(const std::string& work_dir, const std::vector<std::string>& read_only_paths,
+                     const std::vector<std::string>& executable_paths) {
   long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
   if (abi < 1) return 0;
 
@@ -133,6 +144,8 @@ int install_landlock(const std::string& work_dir, const std::vector<std::string>
   const std::uint64_t read_file = LANDLOCK_ACCESS_FS_READ_FILE;
   const std::uint64_t read_dir = read_file | LANDLOCK_ACCESS_FS_READ_DIR;
   for (const auto& p : read_only_paths) add_path_rule(ruleset.get(), p, read_dir, read_file);
+  const std::uint64_t run_file = read_file | LANDLOCK_ACCESS_FS_EXECUTE;
+  for (const auto& p : executable_paths) add_path_rule(ruleset.get(), p, run_file, run_file);
 
   // The worker's own directory: libclamav's per-scan directories and temp
   // files. No devices, fifos, sockets or symlinks, nothing executable.
@@ -238,14 +251,15 @@ SandboxReport enter_sandbox(const SandboxSpec& spec) {
   report.layers |= kLayerNoNewPrivs;
 
   // 6.
-  report.landlock_abi = install_landlock(spec.work_dir, spec.read_only_paths);
+  report.landlock_abi = install_landlock(spec.work_dir, spec.read_only_paths, spec.executable_paths);
   if (report.landlock_abi > 0)
     report.layers |= kLayerLandlock;
   else
-    missing("Landlock: not supported by this kernel (needs Linux 5.13 with CONFIG_SECURITY_LANDLOCK and landlock in lsm=)");
+    missing("Landlock: not supported by this kernel (needs Linux 5.13 with CONFIG_SECURITY_LANDLOCK and landlock in lsm=); "
+            "without it no program may start, so password-protected 7z archives cannot be opened");
 
   // 7.
-  install_seccomp_filter(::getpid());
+  install_seccomp_filter(::getpid(), report.landlock_abi > 0 && !spec.executable_paths.empty());
   report.layers |= kLayerSeccomp;
   return report;
 }

@@ -15,9 +15,13 @@
 //      through /proc or ptrace), PR_SET_NO_NEW_PRIVS
 //   6. Landlock (when the kernel has it): read-only access to the system's
 //      libraries and data, read-write access to its own directory only, no
-//      TCP, no signals to processes outside the sandbox
+//      TCP, no signals to processes outside the sandbox; execute only on
+//      p7zip's 7z and the ELF interpreter it needs
 //   7. the seccomp filter (sandbox_seccomp.cpp), last, because every step
-//      above needs a system call the filter denies
+//      above needs a system call the filter denies. Starting 7z (clone,
+//      execve, wait) is allowed only when Landlock is in force, because
+//      Landlock alone decides which file execve() may run (architecture.md
+//      27); without it the worker can start no program at all.
 //
 // Seccomp, no-new-privs, the resource limits and the user change are never
 // optional: a failure throws SandboxError and the worker exits without
@@ -53,6 +57,10 @@ enum SandboxLayer : std::uint32_t {
   kLayerSeccomp = 1u << 7,
 };
 
+// p7zip's 7z (password-protected 7z archives, sevenzip.h) and the dynamic
+// loader the kernel opens to start it.
+std::vector<std::string> default_executable_paths();
+
 struct SandboxSpec {
   std::string work_dir;                  // private, writable; becomes the cwd
   std::uint64_t memory_bytes = 1ull << 30;  // address space beyond what was inherited; 0 = unlimited
@@ -65,6 +73,9 @@ struct SandboxSpec {
   // Read-only for the worker when Landlock is in force. Paths that do not
   // exist are skipped.
   std::vector<std::string> read_only_paths;
+  // Executable (and readable) for the worker when Landlock is in force;
+  // nothing else is. Paths that do not exist are skipped.
+  std::vector<std::string> executable_paths = default_executable_paths();
 };
 
 // The read-only paths the built-in sanitizers need (libraries loaded on
@@ -85,11 +96,15 @@ SandboxReport enter_sandbox(const SandboxSpec& spec);
 
 // The seccomp filter alone (step 7), for enter_sandbox() and the tests.
 // `self` is the worker's pid: kill() and tgkill() may only target it.
-void install_seccomp_filter(pid_t self);
+// `start_programs`: clone() of a child process, execve() and wait4(), and
+// signals through a pidfd only (what running 7z needs); only ever true when
+// Landlock confines execve.
+void install_seccomp_filter(pid_t self, bool start_programs = false);
 
 // The Landlock ruleset alone (step 6); returns the ABI in force (0 when the
 // kernel has no Landlock: nothing was restricted).
-int install_landlock(const std::string& work_dir, const std::vector<std::string>& read_only_paths);
+int install_landlock(const std::string& work_dir, const std::vector<std::string>& read_only_paths,
+                     const std::vector<std::string>& executable_paths = {});
 
 // Re-arms the per-item CPU limit: the soft RLIMIT_CPU becomes the CPU time
 // used so far plus `seconds` (SIGXCPU when exceeded). Called by the worker

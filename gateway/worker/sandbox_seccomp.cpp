@@ -78,7 +78,7 @@ class FilterBuilder {
 
 }  // namespace
 
-void install_seccomp_filter(pid_t self) {
+void install_seccomp_filter(pid_t self, bool start_programs) {
   FilterBuilder f;
 
   // Memory. PROT_EXEC stays allowed: iconv loads its gconv modules with
@@ -153,6 +153,26 @@ void install_seccomp_filter(pid_t self) {
   f.fail(SCMP_SYS(ioctl), ENOTTY);
   f.fail_if(SCMP_SYS(socket), EPERM, arg(0, SCMP_CMP_EQ, AF_UNIX));
   f.fail(SCMP_SYS(memfd_create), ENOSYS);
+
+  if (start_programs) {
+    // 7z for password-protected 7z archives (sevenzip.cpp), only when
+    // Landlock makes it the one file execve() can run. A child process
+    // (no namespaces), and signals only through the pidfd clone() returned
+    // for it: pidfd_open() stays denied, and Landlock keeps other processes'
+    // /proc directories out of reach.
+    // Only a clone() that asks for a pidfd, as sevenzip.cpp does: fork()
+    // and vfork() elsewhere still kill.
+    constexpr scmp_datum_t kChecked = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                                      CLONE_NEWPID | CLONE_NEWNET | CLONE_THREAD | CLONE_VM | CLONE_PIDFD;
+    f.allow_if(SCMP_SYS(clone), arg(0, SCMP_CMP_MASKED_EQ, kChecked, CLONE_PIDFD));
+    for (int nr : {SCMP_SYS(execve), SCMP_SYS(wait4), SCMP_SYS(pidfd_send_signal), SCMP_SYS(close_range), SCMP_SYS(setsid)})
+      f.allow(nr);
+#if defined(__x86_64__)
+    f.allow(SCMP_SYS(arch_prctl));  // 7z itself: glibc's start-up sets its thread pointer
+#endif
+    // 7z dies with the worker, though it left the worker's process group.
+    f.allow_if(SCMP_SYS(prctl), arg(0, SCMP_CMP_EQ, PR_SET_PDEATHSIG));
+  }
 
   // Everything else — socket() for any network family, connect, bind,
   // execve, ptrace, fork, mount, unshare, setns, bpf, io_uring, keyctl,

@@ -1,5 +1,6 @@
 #include "worker/worker_main.h"
 
+#include "archive_flatten/sevenzip.h"
 #include "digest.h"
 
 #include <fcntl.h>
@@ -118,6 +119,9 @@ int serve(const Launch& launch, const ItemProcessor& processor) noexcept {
     Hello hello;
     try {
       hello.sandbox = enter_sandbox(launch.sandbox);
+      // The seccomp filter allows starting 7z only under Landlock; calling
+      // execve() without it would kill the worker.
+      sevenzip::set_allowed((hello.sandbox.layers & kLayerLandlock) != 0 && !launch.sandbox.executable_paths.empty());
     } catch (const SandboxError& e) {
       say(std::string("cannot enter the sandbox: ") + e.what());
       return kWorkerExitSandbox;

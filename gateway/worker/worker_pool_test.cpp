@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "archive_flatten/sevenzip.h"
 #include "av_clamav/clamav_scanner.h"
 #include "digest.h"
 #include "test_support.h"
@@ -140,7 +141,6 @@ TEST(WorkerPool, EveryFaultIsBlockedWithItsReasonAndTheNextItemIsServed) {
       {"fine 3", ""},
       {"SOCKET to the internet", "worker.seccomp"},
       {"fine 4", ""},
-      {"EXEC a shell", "worker.seccomp"},
       {"FORK a child", "worker.seccomp"},
       {"ABORT here", "worker.crashed"},
       {"GARBAGE reply", "worker.protocol"},
@@ -252,6 +252,50 @@ TEST(WorkerPool, ProbeSeesOnlyWhatTheSandboxAllows) {
   EXPECT_EQ(p["env_home"], p["cwd"]);
   EXPECT_NE(p["cwd"].find("mukaika-workers-"), std::string::npos);
   EXPECT_FALSE(fs::exists("/tmp/mukaika-sandbox-probe"));
+}
+
+// a.7z (names encrypted too) with ok.txt and bad.txt (the scan marker),
+// and its password; empty bytes when p7zip is missing.
+Item encrypted_7z_item() {
+  Item item;
+  item.name = "a.7z";
+  item.passphrases = {"SECRET"};
+  const fs::path dir = fs::temp_directory_path() / ("mukaika-worker-7z-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  { std::ofstream(dir / "ok.txt") << "fine"; }
+  { std::ofstream(dir / "bad.txt") << "INFECTED-TEST-MARKER"; }
+  const std::string make = "cd '" + dir.string() + "' && " + sevenzip::kBinary +
+                           " a -pSECRET -mhe=on a.7z ok.txt bad.txt >/dev/null 2>&1";
+  if (std::system(make.c_str()) == 0) {
+    std::ifstream archive(dir / "a.7z", std::ios::binary);
+    item.bytes.assign(std::istreambuf_iterator<char>(archive), {});
+  }
+  fs::remove_all(dir);
+  return item;
+}
+
+// Password-protected 7z: the worker starts p7zip's 7z, and nothing else.
+// Seccomp lets execve() through only because Landlock confines it.
+TEST(WorkerPool, OnlySevenZipRunsInsideTheSandbox) {
+  FaultFixture f;
+  auto pool = f.pool(f.options(1, 100));
+  PipelineResult shell = pool->run_one(text_item("EXEC a shell"));
+  ASSERT_EQ(shell.verdict, PipelineResult::Verdict::Sanitized) << code_of(shell);
+  EXPECT_EQ(shell.item.bytes, "execve /bin/sh: EACCES");
+  PipelineResult fork = pool->run_one(text_item("FORK a child"));
+  EXPECT_EQ(code_of(fork), "worker.seccomp");
+
+  Item item = encrypted_7z_item();
+  if (item.bytes.empty()) GTEST_SKIP() << sevenzip::kBinary << " (p7zip-full) is not installed";
+  PipelineResult r = pool->run_one(std::move(item));
+  ASSERT_EQ(r.verdict, PipelineResult::Verdict::Sanitized) << code_of(r);
+  bool blocked = false, kept = false;
+  for (const auto& a : r.actions) {
+    blocked = blocked || (a.path == "a.7z/bad.txt" && a.code == "av.infected");
+    kept = kept || a.path == "a.7z/ok.txt";
+  }
+  EXPECT_TRUE(blocked && kept) << code_of(r);
+  EXPECT_EQ(pool->stats().failures, 1u);  // the fork, not the 7z
 }
 
 TEST(WorkerPool, ThreadsWorkInsideTheSandbox) {
@@ -395,6 +439,7 @@ TEST(WorkerPool, WithoutRootTheWorkerGetsAUserNamespace) {
 // missing. Simulated in a child with a filter like Docker's default profile.
 TEST(WorkerPool, WithoutNamespacesAndLandlockItRefusesOrDegradesAsConfigured) {
   FaultFixture f;
+  const Item sevenzip_item = encrypted_7z_item();
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -419,6 +464,12 @@ TEST(WorkerPool, WithoutNamespacesAndLandlockItRefusesOrDegradesAsConfigured) {
       if (!(sb.layers & kLayerSeccomp)) code = 23;
       if (code_of(pool->run_one(text_item("SOCKET"))) != "worker.seccomp") code = 24;  // seccomp still holds
       if (pool->run_one(text_item("fine")).verdict != PipelineResult::Verdict::Clean) code = 25;
+      // Without Landlock no program may start: execve kills, 7z is refused.
+      if (code_of(pool->run_one(text_item("EXEC a shell"))) != "worker.seccomp") code = 27;
+      if (!sevenzip_item.bytes.empty()) {
+        PipelineResult r = pool->run_one(sevenzip_item);
+        if (r.verdict != PipelineResult::Verdict::Blocked || code_of(r) != "archive.password_unsupported") code = 28;
+      }
     } catch (...) {
       code = 26;
     }
@@ -428,7 +479,7 @@ TEST(WorkerPool, WithoutNamespacesAndLandlockItRefusesOrDegradesAsConfigured) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "21: started when it should refuse, 22: layers, 23: no seccomp, 24: socket, "
-                                       "25: no service, 26: error";
+                                       "25: no service, 26: error, 27: execve did not kill, 28: 7z not refused";
 }
 
 TEST(WorkerPool, RefusesAMissingWorkerUser) {

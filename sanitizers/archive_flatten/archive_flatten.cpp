@@ -10,6 +10,7 @@
 
 #include "archive_flatten/archive_handles.h"
 #include "archive_flatten/member_path.h"
+#include "archive_flatten/sevenzip.h"
 #include "archive_flatten/zip_layout.h"
 #include "file_name.h"
 #include "mime/charset.h"
@@ -155,6 +156,19 @@ Reason reason_password_unsupported(struct archive* a, const std::string& member)
           "送信者に zip (AES) か別の方法で送り直すよう依頼してください",
           "blocked: password-protected archives of this format (7z, RAR, ...) cannot be opened by the gateway; "
           "ask the sender to send it again as a zip (AES) or another way"};
+}
+
+// 7z runs only where the sandbox can confine it (architecture.md 27).
+Reason reason_sevenzip_unavailable() {
+  return {"archive.password_unsupported",
+          "パスワード付きの 7z ファイルを開くプログラム (p7zip) がこのゲートウェイで使えないため遮断しました "
+          "(未導入か、サンドボックスの Landlock がないため)。情報システム担当にお問い合わせください",
+          "blocked: the program that opens password-protected 7z archives (p7zip) cannot run on this gateway "
+          "(not installed, or the sandbox lacks Landlock); ask your IT staff"};
+}
+
+Reason reason_link() {
+  return {"archive.link", "リンク (別のファイルへの参照) のため除きました", "removed: a link to another file, not a file"};
 }
 
 Reason reason_unsupported(const std::string& detail) {
@@ -452,6 +466,110 @@ class ZipWriter {
   bool store_all_ = false;
 };
 
+void add_child(const Item& item, Context& ctx, FlattenPlan& plan, std::vector<Item>& children,
+               archive_names::MemberPath where, Bytes bytes, std::time_t mtime) {
+  if (where.changed && !plan.single_stream)
+    ctx.report.note(item.path + "/" + where.full(), "note",
+                    {"archive.name_changed",
+                     "圧縮ファイルの中の名前を安全な形「" + where.full() + "」に変えました",
+                     "the member's name was made safe: \"" + where.full() + "\""});
+  Item child;
+  child.bytes = std::move(bytes);
+  child.name = where.base;
+  child.path = where.full();
+  child.role = Role::File;
+  children.push_back(std::move(child));
+  plan.members.push_back({where.folder, where.full(), mtime, where.changed && !plan.single_stream});
+}
+
+// The members are read: notes for the dropped ones, then expand (or remove
+// or block when nothing is left).
+Outcome finish_members(Context& ctx, const Item& item, FlattenPlan plan, std::vector<Item> children) {
+  for (const auto& d : plan.dropped) ctx.report.note(item.path + "/" + d.path, "remove", d.reason);
+  if (children.empty()) {
+    if (plan.dropped.empty())
+      return Outcome::remove({"archive.empty", "中にファイルのない圧縮ファイルのため削除しました",
+                              "removed: the archive holds no files"});
+    std::vector<std::string> names;
+    bool uninspected = false;
+    for (const auto& d : plan.dropped) {
+      names.push_back(d.path);
+      uninspected = uninspected || d.reason.code == "archive.member_unreadable";
+    }
+    const std::string ja = short_list(names, true), en = short_list(names, false);
+    // A member we could not extract was never inspected: that is not a
+    // policy removal but a failure to decide, so it blocks.
+    if (uninspected)
+      return Outcome::block({"archive.nothing_left",
+                             "圧縮ファイルの中に展開して検査できるファイルがないため遮断しました (" + ja + ")",
+                             "blocked: nothing in the archive could be extracted and inspected (" + en + ")"});
+    return Outcome::remove({"archive.nothing_left", "圧縮ファイルの中に届けられるファイルがないため削除しました (" + ja + ")",
+                            "removed: nothing in the archive can be delivered (" + en + ")"});
+  }
+  return Outcome::expand(std::move(children), std::move(plan));
+}
+
+
+// A password-protected 7z, opened by p7zip (sevenzip.h) with each password
+// in turn. The listing is checked against the same limits as any archive
+// before a byte is extracted; the members then take the same way as those
+// libarchive reads.
+Outcome open_encrypted_7z(const Item& item, Context& ctx, const ArchiveFlattenOptions& o,
+                          const std::vector<std::string>& passphrases) {
+  if (!sevenzip::usable()) return Outcome::block(reason_sevenzip_unavailable());
+  const auto max_name = static_cast<std::size_t>(std::max(ctx.limits.max_name_chars, 8));
+  const std::size_t max_entries = static_cast<std::size_t>(std::max(ctx.limits.max_parts, 1)) * 4;
+  for (const auto& password : passphrases) {
+    // 7z reads one line from stdin: a password with a line break cannot be given.
+    if (password.empty() || password.find_first_of(std::string("\n\r\0", 3)) != std::string::npos) continue;
+    sevenzip::Listing listing = sevenzip::list(item.bytes, password, max_entries, ctx.deadline);
+    if (listing.status == sevenzip::Status::WrongPassword) continue;
+    if (listing.status == sevenzip::Status::TimedOut) return Outcome::block(reason_time(ctx.limits));
+    if (listing.status == sevenzip::Status::TooMuch) return Outcome::block(reason_parts(ctx.limits.max_parts));
+    if (listing.status != sevenzip::Status::Ok) return Outcome::block(reason_corrupt(listing.detail));
+
+    Budget budget(ctx, o, item.bytes.size());
+    std::vector<archive_names::MemberPath> names;
+    int files = 0;
+    for (std::size_t i = 0; i < listing.entries.size(); ++i) {
+      const sevenzip::Entry& e = listing.entries[i];
+      const std::string decoded =
+          charset::is_valid_utf8(e.path) ? e.path : archive_names::decode(e.path, o.fallback_charset);
+      names.push_back(archive_names::safe_path(decoded, max_name, "member-" + std::to_string(i + 1)));
+      if (e.directory || e.link) continue;
+      if (++files > ctx.limits.max_parts) return Outcome::block(reason_parts(ctx.limits.max_parts));
+      if (e.size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        return Outcome::block(reason_member_too_large(names.back().full(), ctx.limits.max_item_bytes));
+      if (auto hit = budget.declared(names.back().full(), static_cast<std::int64_t>(e.size)))
+        return Outcome::block(std::move(*hit));
+    }
+
+    sevenzip::Extraction data = sevenzip::extract(item.bytes, password, listing.entries, ctx.deadline);
+    if (data.status == sevenzip::Status::WrongPassword) continue;
+    if (data.status == sevenzip::Status::TimedOut) return Outcome::block(reason_time(ctx.limits));
+    if (data.status != sevenzip::Status::Ok) return Outcome::block(reason_corrupt(data.detail));
+
+    FlattenPlan plan;
+    std::vector<Item> children;
+    archive_names::UniquePaths paths;
+    for (std::size_t i = 0; i < listing.entries.size(); ++i) {
+      const sevenzip::Entry& e = listing.entries[i];
+      if (e.directory) continue;
+      const std::string shown = names[i].full();
+      if (e.link) {
+        plan.dropped.push_back({shown, reason_link()});
+        continue;
+      }
+      Bytes bytes = std::move(data.files[i]);
+      if (auto hit = budget.add(shown, bytes.size(), bytes.size())) return Outcome::block(std::move(*hit));
+      if (bytes == item.bytes) return Outcome::block(reason_self_reference(shown));
+      add_child(item, ctx, plan, children, paths.claim(std::move(names[i])), std::move(bytes), e.mtime);
+    }
+    return finish_members(ctx, item, std::move(plan), std::move(children));
+  }
+  return Outcome::block(reason_wrong_password(item.name));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -490,6 +608,8 @@ Outcome ArchiveFlatten::process_with_passphrases(const Item& item, Context& ctx,
     plan.single_stream = true;
   }
   struct archive* a = reader.get();
+  // libarchive cannot decrypt 7z: with a password, p7zip opens it.
+  const bool encrypted_7z = !passphrases.empty() && sevenzip::has_signature(item.bytes);
 
   archive_names::UniquePaths paths;
   const auto max_name = static_cast<std::size_t>(std::max(ctx.limits.max_name_chars, 8));
@@ -509,6 +629,7 @@ Outcome ArchiveFlatten::process_with_passphrases(const Item& item, Context& ctx,
       continue;
     }
     if (r == ARCHIVE_FATAL) {
+      if (says_encrypted(a) && encrypted_7z) return open_encrypted_7z(item, ctx, options_, passphrases);
       if (says_encrypted(a))
         return Outcome::block(passphrases.empty() ? reason_encrypted() : reason_password_unsupported(a, item.name));
       return Outcome::block(reason_corrupt(error_of(a)));
@@ -551,13 +672,12 @@ Outcome ArchiveFlatten::process_with_passphrases(const Item& item, Context& ctx,
     }
     const bool encrypted = archive_entry_is_encrypted(entry) != 0;
     if (encrypted && passphrases.empty()) return Outcome::block(reason_encrypted());
+    if (encrypted && encrypted_7z) return open_encrypted_7z(item, ctx, options_, passphrases);
 
     const mode_t type = archive_entry_filetype(entry);
     if (type == AE_IFDIR) continue;  // folders live on in the paths of their files
     if (type == AE_IFLNK || archive_entry_hardlink(entry) != nullptr) {
-      plan.dropped.push_back({shown,
-                              {"archive.link", "リンク (別のファイルへの参照) のため除きました",
-                               "removed: a link to another file, not a file"}});
+      plan.dropped.push_back({shown, reason_link()});
       continue;
     }
     if (type != AE_IFREG && type != 0) {
@@ -578,6 +698,7 @@ Outcome ArchiveFlatten::process_with_passphrases(const Item& item, Context& ctx,
         return Outcome::block(std::move(data.reason));
       case ReadResult::Status::Fatal:
       case ReadResult::Status::Unreadable:
+        if (says_encrypted(a) && encrypted_7z) return open_encrypted_7z(item, ctx, options_, passphrases);
         if (encrypted || says_encrypted(a)) return Outcome::block(reason_password_unsupported(a, shown));
         if (data.status == ReadResult::Status::Fatal) return Outcome::block(reason_corrupt(data.error));
         plan.dropped.push_back({shown,
@@ -588,46 +709,11 @@ Outcome ArchiveFlatten::process_with_passphrases(const Item& item, Context& ctx,
     if (data.bytes.size() == item.bytes.size() && data.bytes == item.bytes)
       return Outcome::block(reason_self_reference(shown));
 
-    where = paths.claim(std::move(where));
-    if (where.changed && !plan.single_stream)
-      ctx.report.note(item.path + "/" + where.full(), "note",
-                      {"archive.name_changed",
-                       "圧縮ファイルの中の名前を安全な形「" + where.full() + "」に変えました",
-                       "the member's name was made safe: \"" + where.full() + "\""});
-    Item child;
-    child.bytes = std::move(data.bytes);
-    child.name = where.base;
-    child.path = where.full();
-    child.role = Role::File;
-    children.push_back(std::move(child));
-    plan.members.push_back({where.folder, where.full(),
-                            archive_entry_mtime_is_set(entry) ? archive_entry_mtime(entry) : 0,
-                            where.changed && !plan.single_stream});
+    add_child(item, ctx, plan, children, paths.claim(std::move(where)), std::move(data.bytes),
+              archive_entry_mtime_is_set(entry) ? archive_entry_mtime(entry) : 0);
     if (plan.single_stream) break;  // raw has one member by definition
   }
-
-  for (const auto& d : plan.dropped) ctx.report.note(item.path + "/" + d.path, "remove", d.reason);
-  if (children.empty()) {
-    if (plan.dropped.empty())
-      return Outcome::remove({"archive.empty", "中にファイルのない圧縮ファイルのため削除しました",
-                              "removed: the archive holds no files"});
-    std::vector<std::string> names;
-    bool uninspected = false;
-    for (const auto& d : plan.dropped) {
-      names.push_back(d.path);
-      uninspected = uninspected || d.reason.code == "archive.member_unreadable";
-    }
-    const std::string ja = short_list(names, true), en = short_list(names, false);
-    // A member we could not extract was never inspected: that is not a
-    // policy removal but a failure to decide, so it blocks.
-    if (uninspected)
-      return Outcome::block({"archive.nothing_left",
-                             "圧縮ファイルの中に展開して検査できるファイルがないため遮断しました (" + ja + ")",
-                             "blocked: nothing in the archive could be extracted and inspected (" + en + ")"});
-    return Outcome::remove({"archive.nothing_left", "圧縮ファイルの中に届けられるファイルがないため削除しました (" + ja + ")",
-                            "removed: nothing in the archive can be delivered (" + en + ")"});
-  }
-  return Outcome::expand(std::move(children), std::move(plan));
+  return finish_members(ctx, item, std::move(plan), std::move(children));
 }
 
 Outcome ArchiveFlatten::reassemble(const Item& item, std::any& state, std::vector<ItemResult>& children,

@@ -12,8 +12,9 @@
 // - Zip entries whose data overlap (the "better zip bomb") and an archive
 //   that contains itself are blocked before anything is delivered.
 // - An archive with any encrypted member (PPAP) is blocked with a notice that
-//   says how to get the original; process_with_passphrases() is the seam for
-//   opening it once a recipient supplies the password.
+//   says how to get the original; process_with_passphrases() opens it once a
+//   recipient supplies the password (zip through libarchive, 7z through
+//   p7zip in a child process: sevenzip.h).
 // - Member names are decoded (UTF-8 flag or valid UTF-8, else the fallback
 //   charset, CP932 by default) and made safe per path component; links,
 //   devices and directories never become members.

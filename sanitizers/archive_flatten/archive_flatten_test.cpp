@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -26,6 +27,7 @@
 
 #include "archive_flatten/archive_handles.h"
 #include "archive_flatten/member_path.h"
+#include "archive_flatten/sevenzip.h"
 #include "archive_flatten/zip_layout.h"
 #include "av_clamav/clamav_scanner.h"
 #include "config.h"
@@ -1180,25 +1182,104 @@ TEST(ArchivePipeline, PasswordFromTheRecipientOpensZipCryptoAndAes) {
   }
 }
 
-// libarchive 3.6 does not decrypt 7z: the page must not say "wrong password".
-TEST(ArchivePipeline, Encrypted7zSaysUnsupportedEvenWithThePassword) {
-  if (std::system("command -v 7z >/dev/null 2>&1") != 0) GTEST_SKIP() << "7z (p7zip-full) is not installed";
-  const fs::path dir = fs::temp_directory_path() / ("mukaika-7z-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  { std::ofstream(dir / "a.txt") << "secret"; }
-  for (const char* headers : {"-mhe=off", "-mhe=on"}) {
-    SCOPED_TRACE(headers);
-    fs::remove(dir / "a.7z");
-    const std::string cmd = "cd '" + dir.string() + "' && 7z a -pright " + headers + " a.7z a.txt >/dev/null";
-    ASSERT_EQ(std::system(cmd.c_str()), 0);
-    Gateway g;
-    const std::string seven = read_file(dir / "a.7z");
-    EXPECT_TRUE(has(g.run(seven, "a.7z"), "block", "archive.encrypted"));
-    const PipelineResult r = g.run(seven, "a.7z", {"right"});
-    EXPECT_EQ(r.verdict, Verdict::Blocked);
-    EXPECT_TRUE(has(r, "block", "archive.password_unsupported")) << describe(r);
+// An encrypted 7z made with p7zip itself, in a directory of this process;
+// empty when p7zip is not installed.
+struct SevenZipMaker {
+  fs::path dir = fs::temp_directory_path() / ("mukaika-7z-" + std::to_string(::getpid()));
+  SevenZipMaker() {
+    fs::create_directories(dir);
+    sevenzip::set_allowed(true);  // in-process, without a sandbox: these tests' own choice
   }
-  fs::remove_all(dir);
+  ~SevenZipMaker() { fs::remove_all(dir); }
+  static bool present() { return ::access(sevenzip::kBinary, X_OK) == 0; }
+
+  std::string make(const std::vector<std::pair<std::string, std::string>>& files, const std::string& switches) {
+    fs::remove_all(dir / "in");
+    fs::remove(dir / "a.7z");
+    std::string names;
+    for (const auto& [path, data] : files) {
+      fs::create_directories((dir / "in" / path).parent_path());
+      std::ofstream(dir / "in" / path, std::ios::binary) << data;
+      names += " '" + path + "'";
+    }
+    const std::string cmd = "cd '" + (dir / "in").string() + "' && LC_ALL=C.UTF-8 " + sevenzip::kBinary + " a " +
+                            switches + " ../a.7z" + names + " >/dev/null";
+    if (std::system(cmd.c_str()) != 0) return {};
+    return read_file(dir / "a.7z");
+  }
+};
+
+// libarchive 3.6 does not decrypt 7z; p7zip does (sevenzip.h), with the
+// password on its stdin. Held without a password, like an encrypted zip.
+TEST(ArchivePipeline, Encrypted7zOpensWithThePasswordAndItsMembersAreSanitized) {
+  if (!SevenZipMaker::present()) GTEST_SKIP() << sevenzip::kBinary << " (p7zip-full) is not installed";
+  SevenZipMaker maker;
+  Gateway g(/*use_clamav=*/true);
+  for (const char* headers : {"-mhe=on", "-mhe=off"}) {
+    SCOPED_TRACE(headers);
+    const std::string seven =
+        maker.make({{"見積書.txt", "本文\n"}, {"tools/eicar.com", eicar()}}, std::string("-p'秘密 pw' ") + headers);
+    ASSERT_FALSE(seven.empty());
+    EXPECT_TRUE(has(g.run(seven, "資料.7z"), "block", "archive.encrypted"));
+    // Where 7z may not run (outside a confining sandbox), it says so.
+    sevenzip::set_allowed(false);
+    EXPECT_TRUE(has(g.run(seven, "資料.7z", {"秘密 pw"}), "block", "archive.password_unsupported"));
+    sevenzip::set_allowed(true);
+
+    const PipelineResult opened = g.run(seven, "資料.7z", {"違う", "秘密 pw"});
+    ASSERT_EQ(opened.verdict, Verdict::Sanitized) << describe(opened);
+    const auto* bad = action_at(opened, "資料.7z/tools/eicar.com");
+    ASSERT_NE(bad, nullptr) << describe(opened);
+    EXPECT_EQ(bad->code, "av.infected");
+    const auto files = unpack(opened.item.bytes);
+    EXPECT_EQ(paths_of(files), (std::vector<std::string>{"無害化通知.txt", "見積書.txt"}));
+    EXPECT_EQ(find_path(files, "見積書.txt")->data, "本文\n");
+    EXPECT_EQ(opened.item.name, "資料.zip");
+
+    const PipelineResult wrong = g.run(seven, "資料.7z", {"nope"});
+    EXPECT_EQ(wrong.verdict, Verdict::Blocked);
+    EXPECT_TRUE(has(wrong, "block", "archive.wrong_password")) << describe(wrong);
+  }
+}
+
+// The listing is checked before anything is extracted: too many members
+// or too many bytes block the archive with the usual limit codes.
+TEST(ArchivePipeline, Encrypted7zBombIsRefusedFromItsListing) {
+  if (!SevenZipMaker::present()) GTEST_SKIP() << sevenzip::kBinary << " (p7zip-full) is not installed";
+  SevenZipMaker maker;
+  Gateway g(false, [](Config& c) {
+    c.limits.max_parts = 3;
+    c.limits.max_item_bytes = 1 << 20;
+  });
+  const std::string many = maker.make({{"1.txt", "a"}, {"2.txt", "b"}, {"3.txt", "c"}, {"4.txt", "d"}}, "-pk -mhe=on");
+  ASSERT_FALSE(many.empty());
+  EXPECT_TRUE(has(g.run(many, "m.7z", {"k"}), "block", "limits.parts"));
+  const std::string big = maker.make({{"zeros.bin", std::string(2 << 20, '\0')}}, "-pk -mhe=on");
+  ASSERT_FALSE(big.empty());
+  const PipelineResult r = g.run(big, "z.7z", {"k"});
+  EXPECT_EQ(r.verdict, Verdict::Blocked);
+  EXPECT_TRUE(has(r, "block", "limits.item_bytes")) << describe(r);
+}
+
+// The child is stopped and reaped: at the deadline, and when it writes
+// more than its listing said.
+TEST(SevenZip, DeadlineAndExtraBytesKillAndReapTheChild) {
+  if (!SevenZipMaker::present()) GTEST_SKIP() << sevenzip::kBinary << " (p7zip-full) is not installed";
+  SevenZipMaker maker;
+  const std::string seven = maker.make({{"a.txt", "0123456789"}, {"b.txt", "abcdefghij"}}, "-pk -mhe=on");
+  ASSERT_FALSE(seven.empty());
+  const auto soon = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  EXPECT_EQ(sevenzip::list(seven, "k", 10, std::chrono::steady_clock::now()).status, sevenzip::Status::TimedOut);
+  EXPECT_EQ(sevenzip::list(seven, "wrong", 10, soon).status, sevenzip::Status::WrongPassword);
+  EXPECT_EQ(sevenzip::list(seven, "k", 1, soon).status, sevenzip::Status::TooMuch);
+  sevenzip::Listing listing = sevenzip::list(seven, "k", 10, soon);
+  ASSERT_EQ(listing.status, sevenzip::Status::Ok) << listing.detail;
+  ASSERT_EQ(listing.entries.size(), 2u);
+  EXPECT_EQ(sevenzip::extract(seven, "k", listing.entries, soon).files.at(1), "abcdefghij");
+  listing.entries[1].size = 4;  // a listing that lies
+  EXPECT_EQ(sevenzip::extract(seven, "k", listing.entries, soon).status, sevenzip::Status::TooMuch);
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);  // no child left, not even a zombie
+  EXPECT_EQ(errno, ECHILD);
 }
 
 TEST(ArchivePipeline, TraversalAndCp932NamesComeOutSafeAndReadable) {

@@ -184,13 +184,58 @@ struct DocumentUnref {
 };
 using DocumentPtr = std::unique_ptr<PopplerDocument, DocumentUnref>;
 
+// poppler-glib converts the password it is given from UTF-8 to Latin-1
+// (poppler_password_to_latin1) and, when that does not open the document,
+// retries the UTF-8 bytes, the retry that crashes in 22.12. Each byte as its
+// own Latin-1 character, in UTF-8, converts back to exactly these bytes, so
+// the first try gets the bytes poppler-cpp has already shown to work.
+std::string glib_password(const std::string& bytes) {
+  std::string out;
+  for (char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x80) {
+      out += c;
+    } else {
+      out += static_cast<char>(0xC0 | (b >> 6));
+      out += static_cast<char>(0x80 | (b & 0x3F));
+    }
+  }
+  return out;
+}
+
+// `password`: the bytes the security handler compares (see password_bytes).
 DocumentPtr open_glib(std::string_view pdf, GErrorPtr& error, const std::string& password = {}) {
   // Static bytes: Poppler reads the caller's buffer, which outlives it.
   GBytesPtr bytes(g_bytes_new_static(pdf.data(), pdf.size()));
   GError* raw = nullptr;
-  DocumentPtr doc(poppler_document_new_from_bytes(bytes.get(), password.empty() ? nullptr : password.c_str(), &raw));
+  std::string converted = glib_password(password);
+  DocumentPtr doc(poppler_document_new_from_bytes(bytes.get(), password.empty() ? nullptr : converted.c_str(), &raw));
+  wipe(converted);
   error.reset(raw);
   return doc;
+}
+
+// What a typed (UTF-8) password may be as bytes in the PDF's security
+// handler: AES-256 (R5, R6) takes UTF-8 as it is; RC4 and AES-128 (R2-R4)
+// take PDFDocEncoding, which is Latin-1 for the letters people type, so a
+// password with only Latin-1 letters is also tried in Latin-1. Japanese
+// cannot be written in PDFDocEncoding: it opens R5/R6 only.
+std::vector<std::string> password_bytes(const std::string& typed) {
+  std::vector<std::string> out{typed};
+  std::string latin1;
+  for (std::size_t i = 0; i < typed.size(); ++i) {
+    const auto b = static_cast<unsigned char>(typed[i]);
+    if (b < 0x80) {
+      latin1 += typed[i];
+    } else if ((b == 0xC2 || b == 0xC3) && i + 1 < typed.size() &&
+               (static_cast<unsigned char>(typed[i + 1]) & 0xC0) == 0x80) {
+      latin1 += static_cast<char>(((b & 0x03) << 6) | (static_cast<unsigned char>(typed[++i]) & 0x3F));
+    } else {
+      return out;  // beyond Latin-1
+    }
+  }
+  if (latin1 != typed) out.push_back(std::move(latin1));
+  return out;
 }
 
 std::unique_ptr<poppler::document> open_cpp(std::string_view pdf, const std::string& password = {}) {
@@ -476,21 +521,24 @@ PdfRasterizeResult rasterize_pdf(std::string_view pdf, const PdfRasterizeOptions
   DocumentPtr doc = open_glib(pdf, error);
   // PPAP: the recipient's passwords, tried in turn; the render threads open
   // their documents with the one that worked. Each is tried with poppler-cpp
-  // first: poppler-glib 22.12 crashes when a password it is given does not
-  // open the document (its retry in poppler_document_new_from_bytes), and
-  // converts non-ASCII passwords to Latin-1 first, so only an ASCII password
-  // that is known to open the document is handed to it.
+  // first (it takes the bytes as they are, and a wrong one is just locked):
+  // poppler-glib 22.12 crashes when a password it is given does not open
+  // the document (its retry in poppler_document_new_from_bytes), so only
+  // bytes known to open it are handed to it (open_glib).
   PdfRasterizeControl opened = control;
   for (std::size_t i = 0; !doc && i < control.passwords.size() && error &&
                           g_error_matches(error.get(), POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED);
        ++i) {
-    const std::string& p = control.passwords[i];
-    const bool ascii = std::all_of(p.begin(), p.end(), [](char c) { return c > 0x1f && c < 0x7f; });
-    auto probe = ascii ? open_cpp(pdf, p) : nullptr;
-    if (!probe || probe->is_locked()) continue;
-    error.reset();
-    doc = open_glib(pdf, error, p);
-    if (doc) opened.password = p;
+    std::vector<std::string> candidates = password_bytes(control.passwords[i]);
+    for (const std::string& p : candidates) {
+      auto probe = open_cpp(pdf, p);
+      if (!probe || probe->is_locked()) continue;
+      error.reset();
+      doc = open_glib(pdf, error, p);
+      if (doc) opened.password = p;
+      break;
+    }
+    wipe_passphrases(candidates);
   }
   if (!doc) {
     if (error && g_error_matches(error.get(), POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED))

@@ -107,12 +107,12 @@ void write_file(const fs::path& p, const std::string& data) {
 
 // qpdf --encrypt USER OWNER 256 [restrictions] -- in out
 std::string encrypt(const std::string& pdf, const std::string& user, const std::string& owner,
-                    const std::string& restrictions = "") {
+                    const std::string& restrictions = "", const std::string& bits = "256") {
   // Per process: ctest runs the cases of this file in parallel processes.
   const fs::path dir = fs::path(::testing::TempDir()) / ("pdf_rasterize_qpdf_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   write_file(dir / "in.pdf", pdf);
-  const std::string cmd = "qpdf --encrypt '" + user + "' '" + owner + "' 256 " + restrictions + " -- '" +
+  const std::string cmd = "qpdf --encrypt '" + user + "' '" + owner + "' " + bits + " " + restrictions + " -- '" +
                           (dir / "in.pdf").string() + "' '" + (dir / "out.pdf").string() + "'";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   return read_file(dir / "out.pdf");
@@ -810,6 +810,25 @@ TEST(PdfRasterizeDefaults, UserPasswordFromTheRecipientOpensIt) {
   const auto wrong = p.run(locked, "locked.pdf", {"nope"});
   EXPECT_EQ(wrong.verdict, PipelineResult::Verdict::Blocked);
   EXPECT_EQ(wrong.item.reason.code, "pdf.wrong_password");
+}
+
+// Non-ASCII passwords: UTF-8 for AES-256 (R6), so Japanese works there;
+// Latin-1 (PDFDocEncoding) for AES-128 (R4), which qpdf writes from UTF-8.
+TEST(PdfRasterizeDefaults, JapaneseAndLatin1PasswordsOpenIt) {
+  if (!have_qpdf()) GTEST_SKIP() << "qpdf is not installed";
+  DefaultPipeline p;
+  const std::string pdf = pdf_samples::active_content_pdf(1);
+  const std::string r6 = encrypt(pdf, "パスワード", "所有者");
+  const auto opened = p.run(r6, "r6.pdf", {"パスワ", "パスワード"});
+  ASSERT_EQ(opened.verdict, PipelineResult::Verdict::Sanitized) << opened.item.reason.en;
+  EXPECT_EQ(opened.item.reason.code, "pdf.rasterized");
+  EXPECT_EQ(p.run(r6, "r6.pdf", {"所有者"}).verdict, PipelineResult::Verdict::Sanitized);
+  EXPECT_EQ(p.run(r6, "r6.pdf", {"ぱすわーど"}).item.reason.code, "pdf.wrong_password");
+
+  const std::string r4 = encrypt(pdf, "garçon", "propriétaire", "", "128 --use-aes=y");
+  const auto latin = p.run(r4, "r4.pdf", {"garcon", "garçon"});
+  ASSERT_EQ(latin.verdict, PipelineResult::Verdict::Sanitized) << latin.item.reason.en;
+  EXPECT_EQ(p.run(r4, "r4.pdf", {"garcon"}).item.reason.code, "pdf.wrong_password");
 }
 
 TEST(PdfRasterizeDefaults, PdfAttachmentInMailIsRasterized) {
