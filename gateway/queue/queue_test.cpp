@@ -539,6 +539,8 @@ TEST(QueueManager, SanitizesQuarantinesAuditsAndDelivers) {
   EXPECT_EQ(rig.lgwan.calls[0].message, fake_sanitize(id, make_mail("m1")).message);
   EXPECT_EQ(rig.spool->find(id), SpoolState::Done);
   EXPECT_FALSE(fs::exists(rig.spool->message_dir(SpoolState::Done, id) / "original.eml"));
+  // Emptied, not unlinked (no inode freed per mail).
+  EXPECT_EQ(fs::file_size(rig.spool->message_dir(SpoolState::Done, id) / "output.eml"), 0u);
   const auto meta = rig.spool->load_meta(SpoolState::Done, id);
   EXPECT_EQ(meta.recipients[0].status, recipient_status::delivered);
   EXPECT_EQ(meta.recipients[1].status, recipient_status::delivered);

@@ -25,9 +25,10 @@
 //          <dir>/incoming/<id>/    received, not yet sanitized
 //          <dir>/sanitized/<id>/   sanitized output ready for delivery (possibly deferred)
 //          <dir>/hold/<id>/        kept for the operator, never removed automatically
-//          <dir>/done/<id>/        delivered/bounced/blocked: meta.json only (the
-//                                  message files are removed; the original is in the
-//                                  quarantine and the story in the audit log)
+//          <dir>/done/<id>/        delivered/bounced/blocked: meta.json and an empty
+//                                  output.eml (emptied rather than unlinked: no inode
+//                                  freed per mail); the original is in the quarantine
+//                                  and the story in the audit log
 #pragma once
 
 #include <chrono>
