@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
+#include <vector>
 
 namespace mukaika::queue_detail {
 
@@ -83,6 +84,27 @@ void write_file(const std::filesystem::path& file, std::string_view bytes, int f
 
 void write_new_file(const std::filesystem::path& file, std::string_view bytes) {
   write_file(file, bytes, O_EXCL, true);
+}
+
+void write_new_files(std::initializer_list<std::pair<std::filesystem::path, std::string_view>> files) {
+  std::vector<UniqueFd> fds;
+  fds.reserve(files.size());
+  for (const auto& [file, bytes] : files) {
+    UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
+    if (!fd) throw_errno("create", file, errno);
+    write_all(fd.get(), bytes, file);
+    // Start writing every file out before waiting for any: the first fsync
+    // then commits all of them in one journal transaction, and the others
+    // find little or nothing left to do.
+    ::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+    fds.push_back(std::move(fd));
+  }
+  auto it = files.begin();
+  for (auto& fd : fds) {
+    fsync_fd(fd.get(), it->first);
+    if (::close(fd.release()) != 0) throw_errno("close", it->first, errno);
+    ++it;
+  }
 }
 
 void write_file_unsynced(const std::filesystem::path& file, std::string_view bytes) {

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -46,6 +47,9 @@ void fsync_dir(const std::filesystem::path& dir);
 void make_dir_durable(const std::filesystem::path& dir);
 // Creates `file` with `bytes` and fsyncs it; exclusive (fails if it exists).
 void write_new_file(const std::filesystem::path& file, std::string_view bytes);
+// write_new_file() for several files at once, with fewer journal commits:
+// all are written and their writeback started before the first fsync.
+void write_new_files(std::initializer_list<std::pair<std::filesystem::path, std::string_view>> files);
 // Writes `file` whole (created, or truncated when it exists) and does not
 // fsync it: only for a file whose loss in a crash is found and repaired
 // later (the spool's output.eml, checked against its SHA-256 before delivery).

@@ -319,12 +319,10 @@ std::string Spool::store(const Envelope& envelope, std::string_view message, boo
       if (generated) {
         meta.verdict = "generated";
         meta.sha256_output = sha256_hex(message);
-        write_new_file(work / kOutput, message);
       } else {
         meta.sha256_original = sha256_hex(message);
-        write_new_file(work / kOriginal, message);
       }
-      write_new_file(work / kMeta, meta_line(meta));
+      write_new_files({{work / (generated ? kOutput : kOriginal), message}, {work / kMeta, meta_line(meta)}});
       fsync_dir(work);
       const auto target = message_dir(generated ? SpoolState::Sanitized : SpoolState::Incoming, id);
       rename_no_replace(work, target);

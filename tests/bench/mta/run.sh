@@ -15,9 +15,11 @@
 # N=500 messages per run, SESSIONS=10 parallel sessions, LENGTH=2000 bytes
 # (smtp-source -s 10 -m 500 -l 2000), RUNS=3 (the median is shown; the two
 # hops take turns going first), LAT=50
-# mails one at a time for latency. AV_TEMP_DIR=/dev/shm sets mukaika's
-# [antivirus] temp_dir (libclamav's scratch files; default: the system's
-# temporary directory). KEEP=1 keeps the work directory (Postfix's
+# mails one at a time for latency. AV_TEMP_DIR=/path sets mukaika's
+# [antivirus] temp_dir (libclamav's scratch files; default: /dev/shm when it
+# is a tmpfs with room, else the system's temporary directory).
+# BENCH_DIR=/path puts the work directory (spool, quarantine, Postfix's
+# queue) on that file system (default /tmp). KEEP=1 keeps the work directory (Postfix's
 # maillog, mukaika's log and audit log). Needs root (Postfix), postfix,
 # smtp-source and smtp-sink (package postfix), python3. The Postfix instance
 # is a throwaway one (tests/support/postfix_instance.sh), never the system's.
@@ -33,7 +35,7 @@ for t in /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/postfix /usr/bin/ti
   [ -x "$t" ] || { echo "run.sh: $t is missing" >&2; exit 2; }
 done
 
-work="$(mktemp -d /tmp/mukaika-bench-mta.XXXXXX)"
+work="$(mktemp -d "${BENCH_DIR:-/tmp}/mukaika-bench-mta.XXXXXX")"
 sink_pid="" mukaika_pid=""
 cleanup() {
   "$repo/tests/support/postfix_instance.sh" stop "$work/postfix" || true
