@@ -526,6 +526,15 @@ PdfRasterizeResult rasterize_pdf(std::string_view pdf, const PdfRasterizeOptions
   // the document (its retry in poppler_document_new_from_bytes), so only
   // bytes known to open it are handed to it (open_glib).
   PdfRasterizeControl opened = control;
+  // A copy of the passwords, and the one that opened the document: wiped
+  // however this returns, like the caller's.
+  struct WipeOnReturn {
+    PdfRasterizeControl& c;
+    ~WipeOnReturn() {
+      wipe_passphrases(c.passwords);
+      wipe(c.password);
+    }
+  } wipe_opened{opened};
   for (std::size_t i = 0; !doc && i < control.passwords.size() && error &&
                           g_error_matches(error.get(), POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED);
        ++i) {
