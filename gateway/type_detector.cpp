@@ -11,16 +11,11 @@
 #include <stdexcept>
 #include <utility>
 
+#include "ascii.h"
+
 namespace mukaika {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
-  return out;
-}
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
@@ -194,7 +189,7 @@ std::string extension_of(std::string_view name) {
   while (!name.empty() && (name.back() == '.' || name.back() == ' ')) name.remove_suffix(1);
   auto dot = name.rfind('.');
   if (dot == std::string_view::npos || dot == 0) return {};
-  return lower(name.substr(dot + 1));
+  return ascii_lower(name.substr(dot + 1));
 }
 
 Kind kind_from_extension(std::string_view name) {
@@ -206,7 +201,7 @@ Kind kind_from_extension(std::string_view name) {
 }
 
 Kind kind_from_mime(std::string_view mime_in) {
-  std::string mime = lower(mime_in);
+  std::string mime = ascii_lower(mime_in);
   if (auto semi = mime.find(';'); semi != std::string::npos) mime.resize(semi);
   while (!mime.empty() && mime.back() == ' ') mime.pop_back();
   for (const auto& m : kMimeKinds)
@@ -244,7 +239,7 @@ bool looks_like_mail(std::string_view bytes) {
     if (line[0] == ' ' || line[0] == '\t') continue;  // folded continuation
     auto colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return false;
-    std::string name = lower(line.substr(0, colon));
+    std::string name = ascii_lower(line.substr(0, colon));
     for (char c : name)
       if (c <= ' ' || c > '~') return false;
     ++headers;

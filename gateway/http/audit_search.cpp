@@ -6,17 +6,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ascii.h"
+
 namespace mukaika::http {
 
 namespace {
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool contains(const std::string& haystack, const std::string& needle) {
-  return needle.empty() || lower(haystack).find(lower(needle)) != std::string::npos;
+  return needle.empty() || ascii_lower(haystack).find(ascii_lower(needle)) != std::string::npos;
 }
 
 std::string str(const nlohmann::json& j, const char* key) {

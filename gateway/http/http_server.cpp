@@ -20,6 +20,8 @@
 #include <mutex>
 #include <thread>
 
+#include "ascii.h"
+
 namespace mukaika::http {
 
 namespace asio = boost::asio;
@@ -34,11 +36,6 @@ namespace {
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr std::size_t kReadPiece = 64 * 1024;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::pair<std::string, std::string> split_endpoint(const std::string& listen, const std::string& name) {
   auto colon = listen.rfind(':');
@@ -255,7 +252,7 @@ awaitable<void> HttpServer::Impl::serve(Stream& stream, beast::tcp_stream& tcp, 
     auto qmark = head.target.find('?');
     head.path = percent_decode(std::string_view(head.target).substr(0, qmark));
     if (qmark != std::string::npos) head.query = head.target.substr(qmark + 1);
-    for (const auto& f : req) head.headers.emplace_back(lower(std::string_view(f.name_string().data(), f.name_string().size())), std::string(f.value()));
+    for (const auto& f : req) head.headers.emplace_back(ascii_lower(std::string_view(f.name_string().data(), f.name_string().size())), std::string(f.value()));
     if (auto len = parser.content_length()) head.content_length = *len;
     head.has_body = !parser.is_done();
     const bool keep_alive = req.keep_alive() && !stopping;
@@ -279,7 +276,7 @@ awaitable<void> HttpServer::Impl::serve(Stream& stream, beast::tcp_stream& tcp, 
                     false, timeout);
       co_return;
     }
-    if (const std::string* expect = head.header("expect"); expect && lower(*expect) == "100-continue") {
+    if (const std::string* expect = head.header("expect"); expect && ascii_lower(*expect) == "100-continue") {
       bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
       tcp.expires_after(timeout);
       co_await bhttp::async_write(stream, cont, asio::redirect_error(use_awaitable, ec));

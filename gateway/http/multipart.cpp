@@ -7,15 +7,16 @@
 #include <utility>
 #include <vector>
 
+#include "ascii.h"
+
 namespace mukaika::http {
 
 namespace {
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return lower(x) == lower(y);
+           return ascii_lower(x) == ascii_lower(y);
          });
 }
 
@@ -54,7 +55,7 @@ std::optional<std::vector<Param>> parse_params(std::string_view s) {
     skip_ows();
     if (i == s.size()) return params;  // a trailing ';' is harmless
     Param p;
-    while (i < s.size() && is_tchar(s[i])) p.name += lower(s[i++]);
+    while (i < s.size() && is_tchar(s[i])) p.name += ascii_lower(s[i++]);
     if (p.name.empty()) return std::nullopt;
     skip_ows();
     if (i == s.size() || s[i] != '=') return std::nullopt;
@@ -90,7 +91,7 @@ std::pair<std::string_view, std::string_view> split_type(std::string_view value)
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
-  c = lower(c);
+  c = ascii_lower(c);
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "ascii.h"
 #include "digest.h"
 #include "http/ppap_common.h"
 #include "queue/durable_io.h"
@@ -33,11 +34,7 @@ MailPpap::Record record_from_json(const nlohmann::json& j) {
 }
 
 // Records are kept per recipient under the address in lower case.
-std::string recipient_key(std::string address) {
-  for (char& c : address)
-    if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-  return address;
-}
+std::string recipient_key(const std::string& address) { return ascii_lower(address); }
 
 }  // namespace
 

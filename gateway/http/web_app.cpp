@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include "ascii.h"
 #include "digest.h"
 #include "http/audit_search.h"
 #include "http/multipart.h"
@@ -47,9 +48,7 @@ Response error_json(int status, const std::string& code, const std::string& ja, 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 bool lower_ascii_contains_multipart(std::string_view type) {
-  std::string t(type);
-  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return t.find("multipart/") != std::string::npos;
+  return ascii_lower(type).find("multipart/") != std::string::npos;
 }
 
 Response storage_error(const std::exception& e) {
@@ -103,9 +102,7 @@ std::optional<std::string> recipient_address_of(const AccountConfig& account, co
   if (it == kept_summary.end() || !it->is_array()) return std::nullopt;
   for (const auto& r : *it) {
     if (!r.is_string()) continue;
-    std::string rcpt = r.get<std::string>();
-    for (char& c : rcpt)
-      if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    const std::string rcpt = ascii_lower(r.get<std::string>());
     if (std::find(account.mail.begin(), account.mail.end(), rcpt) != account.mail.end()) return r.get<std::string>();
   }
   return std::nullopt;

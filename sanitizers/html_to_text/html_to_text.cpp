@@ -38,6 +38,7 @@
 #include <libxml/tree.h>
 #include <libxml/xmlmemory.h>
 
+#include "ascii.h"
 #include "html_to_text/html_to_text_internal.h"
 #include "mime/charset.h"
 #include "text/utf8.h"
@@ -92,18 +93,11 @@ bool has_attribute(const xmlNode& node, const char* name) { return xmlHasProp(&n
 
 // ---- ASCII and UTF-8 helpers ----
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower(c);
-  return out;
-}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   return true;
 }
 
@@ -211,7 +205,7 @@ LinkTarget link_target(std::string_view href) {
 
   std::size_t colon = url.find(':');
   if (colon == std::string::npos) return {};
-  std::string scheme = lower(std::string_view(url).substr(0, colon));
+  std::string scheme = ascii_lower(std::string_view(url).substr(0, colon));
   if (scheme != "http" && scheme != "https" && scheme != "mailto") return {};
 
   // One token in the text: spaces encoded, controls gone.
@@ -523,7 +517,7 @@ bool is_hidden(const xmlNode& node) {
   if (!style) return false;
   std::string css;
   for (char c : *style)
-    if (!is_html_space(static_cast<unsigned char>(c))) css += lower(c);
+    if (!is_html_space(static_cast<unsigned char>(c))) css += ascii_lower(c);
   for (std::size_t pos = css.find("display:none"); pos != std::string::npos;
        pos = css.find("display:none", pos + 1)) {
     std::size_t after = pos + std::string_view("display:none").size();
@@ -899,7 +893,7 @@ std::vector<std::pair<std::string, std::string>> scan_attributes(std::string_vie
     std::string name;
     while (pos < s.size() && !is_html_space(static_cast<unsigned char>(s[pos])) && s[pos] != '=' &&
            s[pos] != '>' && (s[pos] != '/' || name.empty()))
-      name += lower(s[pos++]);
+      name += ascii_lower(s[pos++]);
     skip_space();
     std::string value;
     if (pos < s.size() && s[pos] == '=') {
@@ -925,7 +919,7 @@ std::vector<std::pair<std::string, std::string>> scan_attributes(std::string_vie
 
 // "text/html; charset=Shift_JIS" -> "Shift_JIS".
 std::string charset_from_content(std::string_view content) {
-  std::string lowered = lower(content);
+  std::string lowered = ascii_lower(content);
   for (std::size_t pos = lowered.find("charset"); pos != std::string::npos;
        pos = lowered.find("charset", pos + 1)) {
     std::size_t i = pos + 7;
@@ -958,7 +952,7 @@ std::string clean_label(std::string_view label) {
                     c == '-' || c == '_' || c == '.' || c == ':' || c == '+';
     if (!ok) return "";
   }
-  return lower(label);
+  return ascii_lower(label);
 }
 
 bool is_ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -978,7 +972,7 @@ std::string text_file_name(const std::string& name) {
                                                          "mht",  "mhtml", "txt"};
   std::size_t dot = name.rfind('.');
   if (dot != std::string::npos && dot > 0) {
-    std::string ext = lower(std::string_view(name).substr(dot + 1));
+    std::string ext = ascii_lower(std::string_view(name).substr(dot + 1));
     for (std::string_view known : kHtmlExtensions)
       if (ext == known) return name.substr(0, dot) + ".txt";
   }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "ascii.h"
 #include "digest.h"
 #include "mail_rebuild/gmime_handles.h"
 #include "mime/charset.h"
@@ -57,12 +58,6 @@ struct MailPlan {
   bool parsed = true;            // false: GMime gave up, the input became one text body
 };
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
-  return s;
-}
-
 std::string unfold(std::string_view raw) {
   std::string out;
   out.reserve(raw.size());
@@ -106,7 +101,7 @@ std::string mime_type_of(GMimeObject* object) {
   GMimeContentType* ct = g_mime_object_get_content_type(object);
   if (!ct) return "text/plain";
   gm::CharPtr t(g_mime_content_type_get_mime_type(ct));
-  return t ? lower(t.get()) : std::string("text/plain");
+  return t ? ascii_lower(t.get()) : std::string("text/plain");
 }
 
 class Walker {
@@ -206,7 +201,7 @@ class Walker {
     if (name.empty())
       if (auto it = ct.params.find("name"); it != ct.params.end()) name = it->second;
     std::string charset;
-    if (auto it = ct.params.find("charset"); it != ct.params.end()) charset = lower(it->second);
+    if (auto it = ct.params.find("charset"); it != ct.params.end()) charset = ascii_lower(it->second);
 
     Item item;
     item.bytes = part_content(part);

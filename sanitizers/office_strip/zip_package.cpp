@@ -42,13 +42,6 @@ constexpr time_t kZipEpoch = 315532800;
 
 }  // namespace
 
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 ZipReadResult read_zip(std::string_view bytes, const ZipLimits& limits) {
   ZipReadResult result;
   ReadPtr a(archive_read_new());

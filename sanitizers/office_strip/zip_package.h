@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ascii.h"
+
 namespace mukaika::office_strip {
 
 struct ZipMember {
@@ -52,6 +54,6 @@ struct ZipOutMember {
 std::string write_zip(const std::vector<ZipOutMember>& members);
 
 // ASCII lower case: OPC compares part names case-insensitively.
-std::string ascii_lower(std::string_view s);
+using ::mukaika::ascii_lower;
 
 }  // namespace mukaika::office_strip

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "ascii.h"
 #include "mime/charset.h"
 #include "registry.h"
 
@@ -20,10 +21,7 @@ constexpr std::array<std::string_view, 6> kTextExtensions{"txt", "text", "csv", 
 std::string lower_extension(std::string_view name) {
   const std::size_t dot = name.rfind('.');
   if (dot == std::string_view::npos) return {};
-  std::string ext(name.substr(dot + 1));
-  for (char& c : ext)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return ext;
+  return ascii_lower(name.substr(dot + 1));
 }
 
 std::string upper(std::string_view s) {
