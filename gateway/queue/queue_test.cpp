@@ -220,12 +220,15 @@ TEST(Spool, QueueIdsSortByTimeAndAreUnique) {
 
 TEST(Spool, StartRemovesWhatACrashLeft) {
   TempDir tmp;
-  std::string kept, done;
+  std::string kept, done, finished;
   {
     Spool spool(tmp.path() / "spool");
     kept = spool.accept(make_envelope(), make_mail("k"));
     done = spool.accept(make_envelope(), make_mail("d"));
     spool.save_output(SpoolState::Incoming, done, "out");
+    finished = spool.accept(make_envelope(), make_mail("f"));
+    spool.save_output(SpoolState::Incoming, finished, "out");
+    spool.move(finished, SpoolState::Incoming, SpoolState::Done);  // output emptied
   }
   const auto root = tmp.path() / "spool";
   // A half accepted message (no 250 was given), a half written meta.json and
@@ -242,6 +245,8 @@ TEST(Spool, StartRemovesWhatACrashLeft) {
   EXPECT_FALSE(fs::exists(root / "done" / done / "original.eml"));
   EXPECT_FALSE(fs::exists(root / "done" / done / "output.eml"));
   EXPECT_TRUE(fs::exists(root / "done" / done / "meta.json"));
+  // An output emptied by a finished move is no leftover: it stays until purged.
+  EXPECT_TRUE(fs::exists(root / "done" / finished / "output.eml"));
 }
 
 // The metadata reads back with `attempts`, takes one more update, and that

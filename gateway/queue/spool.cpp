@@ -245,7 +245,9 @@ void Spool::recover_layout() {
     for (const auto& entry : fs::directory_iterator(mdir)) {
       const auto name = entry.path().filename().string();
       const bool temp = name.size() > 4 && name.ends_with(".tmp");
-      const bool data_in_done = s == SpoolState::Done && (name == kOriginal || name == kOutput);
+      // In done/ the output is kept emptied (move): only a crash leaves bytes.
+      const bool data_in_done =
+          s == SpoolState::Done && (name == kOriginal || (name == kOutput && entry.file_size() > 0));
       if (temp || data_in_done) {
         remove_file(entry.path());
         changed = true;
@@ -257,10 +259,18 @@ void Spool::recover_layout() {
 }
 
 bool Spool::repair_meta_log(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return false;
+  // Every message's log is looked at on each start: its last byte alone,
+  // unless that byte shows a line left open.
+  UniqueFd fd(::open(file.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT || errno == EISDIR) return false;  // no metadata: load_meta names the message
+    throw_errno("open", file, errno);
+  }
+  struct stat st {};
+  char last = '\n';
+  if (::fstat(fd.get(), &st) != 0) throw_errno("stat", file, errno);
+  if (st.st_size == 0 || ::pread(fd.get(), &last, 1, st.st_size - 1) != 1 || last == '\n') return false;
   const std::string text = read_file(file);
-  if (text.empty() || text.back() == '\n') return false;
   // One pretty-printed document from an older mukaika: rewritten as a
   // line, so that records can be appended to it.
   auto whole = nlohmann::json::parse(text, nullptr, false);
@@ -272,8 +282,6 @@ bool Spool::repair_meta_log(const fs::path& file) {
   // it stands, and the step that was writing is done again.
   const std::size_t nl = text.rfind('\n');
   if (nl == std::string::npos) return false;  // nothing to keep; load_meta names the file
-  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd) throw_errno("open", file, errno);
   if (::ftruncate(fd.get(), static_cast<off_t>(nl + 1)) != 0) throw_errno("truncate", file, errno);
   fsync_fd(fd.get(), file);
   return false;
