@@ -13,13 +13,6 @@ namespace mukaika::http {
 
 namespace {
 
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
-}
-
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 std::string_view trim(std::string_view s) {
@@ -104,8 +97,8 @@ std::optional<std::string> decode_ext_value(std::string_view v) {
   std::size_t q2 = v.find('\'', q1 + 1);
   if (q2 == std::string_view::npos) return std::nullopt;
   std::string_view charset = v.substr(0, q1);
-  bool latin1 = iequals(charset, "iso-8859-1");
-  if (!latin1 && !iequals(charset, "utf-8")) return std::nullopt;
+  bool latin1 = ascii_iequals(charset, "iso-8859-1");
+  if (!latin1 && !ascii_iequals(charset, "utf-8")) return std::nullopt;
   std::string out;
   for (std::size_t i = q2 + 1; i < v.size(); ++i) {
     unsigned char b = static_cast<unsigned char>(v[i]);
@@ -137,7 +130,7 @@ bool valid_boundary(std::string_view b) {
 
 std::optional<std::string> boundary_from_content_type(std::string_view content_type) {
   auto [type, rest] = split_type(content_type);
-  if (!iequals(type, "multipart/form-data")) return std::nullopt;
+  if (!ascii_iequals(type, "multipart/form-data")) return std::nullopt;
   auto params = parse_params(rest);
   if (!params) return std::nullopt;
   std::optional<std::string> boundary;
@@ -371,10 +364,10 @@ bool MultipartParser::header_line(std::string_view line) {
   }
   std::string value(trim(line.substr(colon + 1)));
   std::optional<std::string>* target = nullptr;
-  if (iequals(name, "content-disposition")) {
+  if (ascii_iequals(name, "content-disposition")) {
     target = &disposition_;
     last_header_ = "content-disposition";
-  } else if (iequals(name, "content-type")) {
+  } else if (ascii_iequals(name, "content-type")) {
     target = &content_type_;
     last_header_ = "content-type";
   } else {
@@ -396,7 +389,7 @@ bool MultipartParser::begin_part() {
     return false;
   }
   auto [type, rest] = split_type(*disposition_);
-  if (!iequals(type, "form-data")) {
+  if (!ascii_iequals(type, "form-data")) {
     fail(MultipartError::NotFormData);
     return false;
   }

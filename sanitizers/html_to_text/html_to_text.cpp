@@ -94,12 +94,6 @@ bool has_attribute(const xmlNode& node, const char* name) { return xmlHasProp(&n
 // ---- ASCII and UTF-8 helpers ----
 
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
-}
 
 bool is_html_space(char32_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
 
@@ -741,7 +735,7 @@ class Renderer {
     // A list inside an item is indented by the item; one put straight into
     // another list (common in mail editors) indents itself.
     if (nested && frames_[lists_.back()].open_items == 0) f.indent_mark = writer_.push_indent("  ");
-    f.ordered = iequals(reinterpret_cast<const char*>(node.name), "ol");
+    f.ordered = ascii_iequals(reinterpret_cast<const char*>(node.name), "ol");
     if (!f.ordered) return;
     const bool reversed = has_attribute(node, "reversed");
     f.step = reversed ? -1 : 1;
@@ -1071,7 +1065,7 @@ std::string html_meta_charset(std::string_view html) {
     while (name_end < s.size() && !is_html_space(static_cast<unsigned char>(s[name_end])) &&
            s[name_end] != '/' && s[name_end] != '>')
       ++name_end;
-    const bool is_meta = iequals(s.substr(pos + 1, name_end - pos - 1), "meta");
+    const bool is_meta = ascii_iequals(s.substr(pos + 1, name_end - pos - 1), "meta");
     pos = name_end;
     // Other tags' attributes are skipped, so <img alt="<meta charset=x>">
     // does not count.
@@ -1088,7 +1082,7 @@ std::string html_meta_charset(std::string_view html) {
     std::string label;
     if (charset)
       label = clean_label(*charset);
-    else if (http_equiv && content && iequals(trim(*http_equiv), "content-type"))
+    else if (http_equiv && content && ascii_iequals(trim(*http_equiv), "content-type"))
       label = clean_label(charset_from_content(*content));
     if (!label.empty()) return label;
   }
