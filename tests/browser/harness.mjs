@@ -105,7 +105,8 @@ export async function startDaemon(extra = []) {
   const deadline = Date.now() + 60000;
   for (;;) {
     if (daemonExit !== null) throw new Failure(`mukaika serve exited with ${daemonExit}:\n${daemonLog()}`);
-    if ((await canConnect(inet)) && (await canConnect(lgwan))) break;
+    // SMTP binds after the HTTP listeners: wait for all three.
+    if ((await canConnect(inet)) && (await canConnect(lgwan)) && (await canConnect(smtp))) break;
     if (Date.now() > deadline) throw new Failure('mukaika serve did not listen within 60 s');
     await sleep(200);
   }

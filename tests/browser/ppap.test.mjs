@@ -80,7 +80,7 @@ async function serve() {
   const out = fs.openSync(at('daemon.log'), 'a');
   daemon = spawn(BIN, ['serve', '--config', at('mukaika.toml')], { cwd: tmp, stdio: ['ignore', out, out] });
   daemon.on('exit', (code, signal) => { exited = signal || code; });
-  for (const until = Date.now() + 60000; !((await listening(inet)) && (await listening(lgwan)));) {
+  for (const until = Date.now() + 60000; !((await listening(inet)) && (await listening(lgwan)) && (await listening(smtp)));) {
     check(exited === null, `mukaika serve exited with ${exited}:\n${log()}`);
     check(Date.now() < until, 'mukaika serve did not listen within 60 s');
     await sleep(200);

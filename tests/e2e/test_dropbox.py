@@ -96,7 +96,9 @@ class DropBoxCase(unittest.TestCase):
             if self.daemon.poll() is not None:
                 raise AssertionError("mukaika serve exited with %s:\n%s" % (self.daemon.returncode, self.daemon_log()))
             try:
-                for port in (self.inet_port, self.lgwan_port):
+                # SMTP binds after the HTTP listeners: wait for all three,
+                # or a test that mails at once meets a refused connection.
+                for port in (self.inet_port, self.lgwan_port, self.smtp_port):
                     with socket.create_connection(("127.0.0.1", port), timeout=1):
                         pass
                 return True
