@@ -9,6 +9,8 @@
 #include <boost/asio.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -47,10 +49,17 @@ class RecordingSink : public BodySink {
 class TestApp : public Application {
  public:
   Recorder recorder;
+  std::filesystem::path file;  // served at /file
   Decision decide(RequestHead& head) override {
     if (head.path == "/stream") return Decision::stream(1024 * 1024 * 8, std::make_unique<RecordingSink>(recorder));
     if (head.path == "/form") return Decision::read_body(16);
     if (head.path == "/hello") return Decision::respond(Response::text(200, "hello " + head.query_param("who") + "\n"));
+    if (head.path == "/file" || head.path == "/missing") {
+      Response r;
+      r.file = head.path == "/file" ? file : std::filesystem::path(file.string() + ".gone");
+      r.with("Content-Type", "application/octet-stream");
+      return Decision::respond(std::move(r));
+    }
     return Decision::respond(Response::text(404, "no\n"));
   }
   Response handle(RequestHead& head) override { return Response::text(200, "form:" + head.body + "\n"); }
@@ -116,6 +125,54 @@ TEST_F(HttpServerTest, KeepAliveServesSeveralRequests) {
   std::string r = read_all(s);
   EXPECT_NE(r.find("hello a"), std::string::npos) << r;
   EXPECT_NE(r.find("hello b"), std::string::npos) << r;
+}
+
+// Bodies of 200 KiB: several of the server's 64 KiB pieces, and a last
+// piece that is not full.
+std::string patterned(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+  return s;
+}
+
+TEST_F(HttpServerTest, FilesGoOutWholeAndHeadGetsOnlyTheFields) {
+  const std::string content = patterned(200 * 1024 + 17);
+  app_.file = std::filesystem::path(::testing::TempDir()) / "http_server_test_file.bin";
+  {
+    std::ofstream out(app_.file, std::ios::binary | std::ios::trunc);
+    out << content;
+  }
+  start();
+  auto s = connect();
+  // GET, then HEAD of the file and of a text, then a close: one connection.
+  asio::write(s, asio::buffer(std::string("GET /file HTTP/1.1\r\nHost: x\r\n\r\n"
+                                          "HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n"
+                                          "HEAD /hello?who=a HTTP/1.1\r\nHost: x\r\n\r\n"
+                                          "GET /hello?who=b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+  const std::string r = read_all(s);
+  const std::string get_head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                               "X-Content-Type-Options: nosniff\r\nContent-Length: " +
+                               std::to_string(content.size()) + "\r\n\r\n";
+  ASSERT_EQ(r.substr(0, get_head.size()), get_head) << r.substr(0, 300);
+  EXPECT_TRUE(r.compare(get_head.size(), content.size(), content) == 0) << "the file's bytes";
+  std::string rest = r.substr(get_head.size() + content.size());
+  // HEAD: the same fields, no body; the next answer follows at once.
+  ASSERT_EQ(rest.substr(0, get_head.size()), get_head) << rest.substr(0, 300);
+  rest = rest.substr(get_head.size());
+  EXPECT_EQ(rest.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << rest;
+  const auto text_end = rest.find("\r\n\r\n");
+  ASSERT_NE(text_end, std::string::npos);
+  EXPECT_NE(rest.find("Content-Length: 8\r\n"), std::string::npos) << rest;  // "hello a\n", not sent
+  rest = rest.substr(text_end + 4);
+  EXPECT_EQ(rest.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << "HEAD sent a body: " << rest;
+  EXPECT_NE(rest.find("Connection: close\r\n"), std::string::npos) << rest;
+  EXPECT_TRUE(rest.ends_with("\r\n\r\nhello b\n")) << rest;
+
+  // A file that cannot be opened: 500, and the connection ends.
+  const std::string missing = exchange("GET /missing HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(missing.rfind("HTTP/1.1 500", 0), 0u) << missing;
+  EXPECT_NE(missing.find("Connection: close\r\n"), std::string::npos) << missing;
+  std::filesystem::remove(app_.file);
 }
 
 TEST_F(HttpServerTest, StreamsALargeBodyInPieces) {
