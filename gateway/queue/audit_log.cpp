@@ -62,11 +62,11 @@ nlohmann::json AuditLog::event(std::string_view queue_id, std::chrono::system_cl
           {"detail", std::string(detail)}};
 }
 
-void AuditLog::append(const nlohmann::json& rec) {
+std::uint64_t AuditLog::write_line(const nlohmann::json& rec, bool start_writeback) {
   // Invalid UTF-8 from a peer must not make the record unwritable.
   std::string line = rec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line += '\n';
-  std::unique_lock lock(mutex_);
+  std::lock_guard lock(mutex_);
   // One write: O_APPEND keeps the line whole against other appenders.
   ssize_t n;
   do {
@@ -75,9 +75,16 @@ void AuditLog::append(const nlohmann::json& rec) {
   if (n < 0) throw AuditError("audit log: cannot write " + path_.string() + ": " + describe_errno(errno), errno);
   if (static_cast<size_t>(n) != line.size())
     throw AuditError("audit log: short write to " + path_.string() + " (disk full?)", ENOSPC);
-  // Group commit: one fdatasync covers every line written before it began.
-  // This call returns once a sync that began after its write succeeded.
-  const std::uint64_t mine = ++written_;
+  // For a batch: written out now, the line joins the journal commit that
+  // the batch's first sync makes (a hint; errors show at the fdatasync).
+  if (start_writeback) ::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+  return ++written_;
+}
+
+// Group commit: one fdatasync covers every line written before it began.
+// Returns once a sync that began after line `mine` was written succeeded.
+void AuditLog::sync_through(std::uint64_t mine) {
+  std::unique_lock lock(mutex_);
   while (synced_ < mine) {
     if (syncing_) {
       synced_cv_.wait(lock);
@@ -95,6 +102,13 @@ void AuditLog::append(const nlohmann::json& rec) {
     if (rc != 0) throw AuditError("audit log: cannot sync " + path_.string() + ": " + describe_errno(err), err);
     synced_ = std::max(synced_, upto);
   }
+}
+
+void AuditLog::append(const nlohmann::json& rec) { sync_through(write_line(rec, false)); }
+
+void AuditLog::append(const nlohmann::json& rec, queue_detail::SyncBatch& batch) {
+  const std::uint64_t mine = write_line(rec, true);
+  batch.add([this, mine] { sync_through(mine); });
 }
 
 void AuditLog::reopen() {

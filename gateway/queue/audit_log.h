@@ -75,6 +75,9 @@ class AuditLog {
 
   // Appends one record as one line, durably. Throws AuditError.
   void append(const nlohmann::json& record);
+  // Writes the line now and leaves the wait for its sync to `batch`
+  // (the same group commit; a failed sync throws AuditError from commit()).
+  void append(const nlohmann::json& record, queue_detail::SyncBatch& batch);
   void write(const MessageAudit& a) { append(record(a)); }
   void write(const DeliveryAudit& a) { append(record(a)); }
 
@@ -90,6 +93,9 @@ class AuditLog {
   std::uint64_t written_ = 0;  // lines written
   std::uint64_t synced_ = 0;   // lines known to be on disk
   bool syncing_ = false;       // a thread is in fdatasync (without mutex_)
+
+  std::uint64_t write_line(const nlohmann::json& record, bool start_writeback);  // its number, for sync_through()
+  void sync_through(std::uint64_t line);
 };
 
 // The Message-ID header of a message ("<abc@example.jp>"), read cheaply from

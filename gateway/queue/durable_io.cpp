@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
+#include <memory>
 #include <vector>
 
 namespace mukaika::queue_detail {
@@ -86,27 +87,6 @@ void write_new_file(const std::filesystem::path& file, std::string_view bytes) {
   write_file(file, bytes, O_EXCL, true);
 }
 
-void write_new_files(std::initializer_list<std::pair<std::filesystem::path, std::string_view>> files) {
-  std::vector<UniqueFd> fds;
-  fds.reserve(files.size());
-  for (const auto& [file, bytes] : files) {
-    UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
-    if (!fd) throw_errno("create", file, errno);
-    write_all(fd.get(), bytes, file);
-    // Start writing every file out before waiting for any: the first fsync
-    // then commits all of them in one journal transaction, and the others
-    // find little or nothing left to do.
-    ::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
-    fds.push_back(std::move(fd));
-  }
-  auto it = files.begin();
-  for (auto& fd : fds) {
-    fsync_fd(fd.get(), it->first);
-    if (::close(fd.release()) != 0) throw_errno("close", it->first, errno);
-    ++it;
-  }
-}
-
 void write_file_unsynced(const std::filesystem::path& file, std::string_view bytes) {
   write_file(file, bytes, O_TRUNC, false);
 }
@@ -141,6 +121,69 @@ void replace_file_durable(const std::filesystem::path& dir, const std::string& n
     throw_errno("rename to", target, err);
   }
   if (sync_dir) fsync_dir(dir);
+}
+
+void SyncBatch::add_file(UniqueFd fd, std::filesystem::path path, bool data_only) {
+  ::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);  // a hint: errors show at the fsync
+  auto owned = std::make_shared<UniqueFd>(std::move(fd));
+  syncs_.push_back([owned, path = std::move(path), data_only] {
+    if ((data_only ? ::fdatasync(owned->get()) : ::fsync(owned->get())) != 0)
+      throw_errno(data_only ? "fdatasync" : "fsync", path, errno);
+    if (::close(owned->release()) != 0) throw_errno("close", path, errno);
+  });
+}
+
+void SyncBatch::add_dir(std::filesystem::path dir) {
+  syncs_.push_back([dir = std::move(dir)] { fsync_dir(dir); });
+}
+
+void SyncBatch::add(std::function<void()> sync) { syncs_.push_back(std::move(sync)); }
+
+void SyncBatch::commit() {
+  auto syncs = std::move(syncs_);
+  syncs_.clear();
+  for (auto& sync : syncs) sync();
+}
+
+void write_new_file_batched(const std::filesystem::path& file, std::string_view bytes,
+                            const std::filesystem::path& name_for_errors, SyncBatch& batch) {
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
+  if (!fd) throw_errno("create", file, errno);
+  write_all(fd.get(), bytes, file);
+  batch.add_file(std::move(fd), name_for_errors, false);
+}
+
+std::uint64_t append_batched(const std::filesystem::path& file, std::string_view bytes, SyncBatch& batch) {
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  if (!fd) throw_errno("open", file, errno);
+  write_all(fd.get(), bytes, file);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw_errno("stat", file, errno);
+  batch.add_file(std::move(fd), file, true);
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+void replace_file_batched(const std::filesystem::path& dir, const std::string& name, std::string_view bytes,
+                          SyncBatch& batch) {
+  const auto tmp = dir / (name + ".tmp");
+  const auto target = dir / name;
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  if (!fd) throw_errno("create", tmp, errno);
+  try {
+    write_all(fd.get(), bytes, tmp);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (::rename(tmp.c_str(), target.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw_errno("rename to", target, err);
+  }
+  // The descriptor still names the renamed file: its fsync syncs the bytes
+  // now under `name`.
+  batch.add_file(std::move(fd), target, false);
+  batch.add_dir(dir);
 }
 
 std::string read_file(const std::filesystem::path& file) {

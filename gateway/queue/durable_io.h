@@ -10,12 +10,13 @@
 
 #include <chrono>
 #include <cstdint>
-#include <initializer_list>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "unique_fd.h"
 
@@ -47,9 +48,6 @@ void fsync_dir(const std::filesystem::path& dir);
 void make_dir_durable(const std::filesystem::path& dir);
 // Creates `file` with `bytes` and fsyncs it; exclusive (fails if it exists).
 void write_new_file(const std::filesystem::path& file, std::string_view bytes);
-// write_new_file() for several files at once, with fewer journal commits:
-// all are written and their writeback started before the first fsync.
-void write_new_files(std::initializer_list<std::pair<std::filesystem::path, std::string_view>> files);
 // Writes `file` whole (created, or truncated when it exists) and does not
 // fsync it: only for a file whose loss in a crash is found and repaired
 // later (the spool's output.eml, checked against its SHA-256 before delivery).
@@ -64,6 +62,45 @@ std::uint64_t append_durable(const std::filesystem::path& file, std::string_view
 void replace_file_durable(const std::filesystem::path& dir, const std::string& name, std::string_view bytes,
                           bool sync_dir = true);
 std::string read_file(const std::filesystem::path& file);
+
+// The syncs of several writes, waited for together. Each write starts its
+// writeback when it is made (add_file); commit() then fsyncs everything in
+// the order added. On a journalling file system the first sync commits the
+// changes of all of them in one transaction and the rest find nothing left
+// to do: one journal commit where one sync after each write made several.
+// Only for writes whose order among themselves does not matter if a crash
+// comes before commit() returns; nothing counts as durable before it does.
+class SyncBatch {
+ public:
+  SyncBatch() = default;
+  SyncBatch(const SyncBatch&) = delete;
+  SyncBatch& operator=(const SyncBatch&) = delete;
+
+  // `fd` was just written: its writeback starts now; commit() fsyncs it
+  // (fdatasync when `data_only`) and closes it.
+  void add_file(UniqueFd fd, std::filesystem::path path, bool data_only);
+  void add_dir(std::filesystem::path dir);  // commit() fsyncs it
+  void add(std::function<void()> sync);     // a sync of its own (the audit log's group commit)
+  // Runs every sync; the first that fails throws, as it would have alone.
+  void commit();
+
+ private:
+  std::vector<std::function<void()>> syncs_;
+};
+
+// Creates `file` (exclusive) with `bytes` and leaves its fsync to `batch`.
+// `name_for_errors`: the name it will have when the batch commits.
+void write_new_file_batched(const std::filesystem::path& file, std::string_view bytes,
+                            const std::filesystem::path& name_for_errors, SyncBatch& batch);
+// Appends `bytes` to an existing file and leaves its fdatasync to `batch`;
+// returns the file's size afterwards.
+std::uint64_t append_batched(const std::filesystem::path& file, std::string_view bytes, SyncBatch& batch);
+// replace_file_durable() with its syncs (the file's, the directory's) left
+// to `batch`. Until the batch commits, a crash may leave the new name with
+// incomplete bytes: only for a file that is written again after such a
+// crash (the quarantine's summary of a mail still in incoming/).
+void replace_file_batched(const std::filesystem::path& dir, const std::string& name, std::string_view bytes,
+                          SyncBatch& batch);
 // rename(2) that refuses to replace an existing target (renameat2 NOREPLACE
 // where the file system supports it).
 void rename_no_replace(const std::filesystem::path& from, const std::filesystem::path& to);

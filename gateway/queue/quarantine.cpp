@@ -67,7 +67,8 @@ std::string Quarantine::day_name(Clock::time_point t) {
 }
 
 fs::path Quarantine::keep(const std::string& queue_id, std::string_view original, const Envelope& envelope,
-                          const nlohmann::json& summary, const fs::path& original_file) {
+                          const nlohmann::json& summary, const fs::path& original_file,
+                          queue_detail::SyncBatch* batch) {
   return as_quarantine_error([&] {
     const auto received = envelope.received == Clock::time_point{} ? Clock::now() : envelope.received;
     const auto day = dir_ / day_name(received);
@@ -91,7 +92,12 @@ fs::path Quarantine::keep(const std::string& queue_id, std::string_view original
     const auto eml = day / (queue_id + ".eml");
     if (original_file.empty() || ::link(original_file.c_str(), eml.c_str()) != 0)
       replace_file_durable(day, queue_id + ".eml", original, false);
-    replace_file_durable(day, queue_id + ".json", meta.dump(2));
+    // Batched, a crash before the commit may leave a .json with missing
+    // bytes: the mail is still in incoming/ then, and is kept again.
+    if (batch)
+      replace_file_batched(day, queue_id + ".json", meta.dump(2), *batch);
+    else
+      replace_file_durable(day, queue_id + ".json", meta.dump(2));
     return day / (queue_id + ".eml");
   });
 }

@@ -41,9 +41,11 @@ class Quarantine {
   // caller's `summary`); returns the path of the .eml. `original_file`, when
   // given, is a durable file holding exactly `original` (the spool's copy):
   // the .eml becomes a hard link to it where the file system allows.
-  // Throws QuarantineError.
+  // With `batch`, the syncs wait for its commit(), and keep() is durable
+  // only then. Throws QuarantineError.
   std::filesystem::path keep(const std::string& queue_id, std::string_view original, const Envelope& envelope,
-                             const nlohmann::json& summary, const std::filesystem::path& original_file = {});
+                             const nlohmann::json& summary, const std::filesystem::path& original_file = {},
+                             queue_detail::SyncBatch* batch = nullptr);
 
   // Where a kept message is: its original and its JSON summary.
   struct Kept {

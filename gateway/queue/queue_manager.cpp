@@ -8,6 +8,13 @@ namespace mukaika {
 using Clock = std::chrono::system_clock;
 using queue_detail::sha256_hex;
 
+namespace {
+// Mails the delivery thread takes at once (deliver_batch): enough for one
+// journal commit to cover a burst, few enough that the first mail's move
+// to done/ does not wait long for the last one's delivery.
+constexpr std::size_t kDeliveryBatch = 32;
+}  // namespace
+
 std::string_view to_string(SanitizedMail::Verdict verdict) {
   switch (verdict) {
     case SanitizedMail::Verdict::Clean: return "clean";
@@ -252,32 +259,96 @@ void QueueManager::worker_main(SpoolState state) {
       }
       continue;
     }
-    Task task = std::move(queue.front());
-    queue.pop_front();
     if (options_.clock() < paused_until_) {
-      in_hand_.erase(task.id);  // the scheduler queues it again once the pause is over
+      in_hand_.erase(queue.front().id);  // the scheduler queues it again once the pause is over
+      queue.pop_front();
       continue;
     }
+    if (delivers) {
+      std::vector<Task> tasks;
+      while (!queue.empty() && tasks.size() < kDeliveryBatch) {
+        tasks.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+      deliver_batch(std::move(tasks), lock);
+      continue;
+    }
+    Task task = std::move(queue.front());
+    queue.pop_front();
     lock.unlock();
     Pass p;
     const Outcome outcome = run_task(state, task, p);
     lock.lock();
-    if (outcome == Outcome::AuditFailed) paused_until_ = options_.clock() + options_.retry_min;
-    if (p.sanitized && outcome == Outcome::Done && !stopping_) {
-      // Straight on to the delivery thread, still in hand: no listing needed.
-      to_deliver_.push_back({task.id, false});
-      work_ready_.notify_all();
+    task_finished(state, task, p, outcome);
+  }
+}
+
+void QueueManager::task_finished(SpoolState state, const Task& task, const Pass& p, Outcome outcome) {
+  std::deque<Task>& queue = state == SpoolState::Sanitized ? to_deliver_ : to_sanitize_;
+  if (outcome == Outcome::AuditFailed) paused_until_ = options_.clock() + options_.retry_min;
+  if (p.sanitized && outcome == Outcome::Done && !stopping_) {
+    // Straight on to the delivery thread, still in hand: no listing needed.
+    to_deliver_.push_back({task.id, false});
+    work_ready_.notify_all();
+    return;
+  }
+  in_hand_.erase(task.id);
+  if (p.earliest != Clock::time_point::max() && !reflush_.count(task.id))
+    retry_at_[task.id] = p.earliest;
+  else
+    retry_at_.erase(task.id);
+  // The scheduler learns of the retry time, and lists the spool again
+  // when this thread runs out of work.
+  if (queue.empty() || reflush_.count(task.id)) notified_ = true;
+  wake_.notify_all();
+}
+
+// The mails waiting for delivery, one after another, and then one batch of
+// syncs for all their records (the audit log's and each mail's metadata):
+// under load one journal commit covers many deliveries instead of two per
+// mail in a single thread. The moves to done/ wait for that commit. A crash
+// before it leaves the mails in sanitized/, to be delivered again: at most
+// twice, as after a crash between the next hop's reply and its record.
+void QueueManager::deliver_batch(std::vector<Task> tasks, std::unique_lock<std::mutex>& lock) {
+  lock.unlock();
+  queue_detail::SyncBatch batch;
+  std::vector<std::string> done;
+  std::vector<std::pair<Pass, Outcome>> results;
+  results.reserve(tasks.size());
+  for (const Task& task : tasks) {
+    Pass p;
+    p.batch = &batch;
+    p.done_after_commit = &done;
+    // After the audit log refused a record, the rest wait for the pause
+    // (the scheduler queues them again); on stop, for the next start.
+    const bool refused = !results.empty() && results.back().second == Outcome::AuditFailed;
+    if (stopping_ && !refused) {
+      results.emplace_back(p, Outcome::Done);  // untouched: still in sanitized/
       continue;
     }
-    in_hand_.erase(task.id);
-    if (p.earliest != Clock::time_point::max() && !reflush_.count(task.id))
-      retry_at_[task.id] = p.earliest;
-    else
-      retry_at_.erase(task.id);
-    // The scheduler learns of the retry time, and lists the spool again
-    // when this thread runs out of work.
-    if (queue.empty() || reflush_.count(task.id)) notified_ = true;
-    wake_.notify_all();
+    const Outcome outcome = refused ? Outcome::AuditFailed : run_task(SpoolState::Sanitized, task, p);
+    results.emplace_back(p, outcome);
+  }
+  Outcome committed = Outcome::Done;
+  try {
+    batch.commit();
+    for (const auto& id : done) {
+      parts_.spool.move(id, SpoolState::Sanitized, SpoolState::Done);
+      step("deliver.done");
+    }
+  } catch (const AuditError& e) {
+    log(std::string(e.what()) + " (queue paused until the audit log is writable)");
+    committed = Outcome::AuditFailed;
+  } catch (const std::exception& e) {
+    // The records are written but maybe not synced: the mails stay in
+    // sanitized/ and are looked at again (nothing left to deliver there).
+    log(std::string("delivery records: ") + e.what());
+    for (auto& [p, outcome] : results) p.earliest = std::min(p.earliest, options_.clock() + options_.retry_min);
+  }
+  lock.lock();
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    auto& [p, outcome] = results[i];
+    task_finished(SpoolState::Sanitized, tasks[i], p, committed == Outcome::AuditFailed ? committed : outcome);
   }
 }
 
@@ -339,17 +410,34 @@ void QueueManager::flush_pending_audit(SpoolState state, MessageMeta& meta) {
 // times. A record the log refuses waits in the metadata (audit_pending),
 // with the ones after it, and is written before any further work on the
 // message.
-void QueueManager::write_audit(SpoolState state, MessageMeta& meta, std::vector<nlohmann::json> records) {
+void QueueManager::write_audit(SpoolState state, MessageMeta& meta, std::vector<nlohmann::json> records,
+                               queue_detail::SyncBatch* outer, bool commit) {
+  queue_detail::SyncBatch own;
+  queue_detail::SyncBatch& batch = outer ? *outer : own;
+  // A record the log refuses (or cannot sync) stays in the metadata, saved
+  // alone and durably, for flush_pending_audit() to write later.
+  const auto keep_pending = [&](std::size_t from) {
+    for (std::size_t j = from; j < records.size(); ++j) meta.audit_pending.push_back(std::move(records[j]));
+    parts_.spool.save_meta(state, meta);
+  };
   for (std::size_t i = 0; i < records.size(); ++i) {
     try {
-      parts_.audit.append(records[i]);
+      parts_.audit.append(records[i], batch);
     } catch (const AuditError&) {
-      for (std::size_t j = i; j < records.size(); ++j) meta.audit_pending.push_back(std::move(records[j]));
-      parts_.spool.save_meta(state, meta);
+      keep_pending(i);
       throw;
     }
   }
-  parts_.spool.save_meta(state, meta);
+  parts_.spool.save_meta(state, meta, batch);
+  if (!commit) return;
+  try {
+    batch.commit();
+  } catch (const AuditError&) {
+    // Written but maybe not on disk: written again later (a record may
+    // then appear twice; never not at all).
+    keep_pending(0);
+    throw;
+  }
 }
 
 void QueueManager::hold(Pass& p, SpoolState from, MessageMeta& meta, const std::string& reason) {
@@ -398,6 +486,16 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
   flush_pending_audit(SpoolState::Incoming, meta);
   if (!due(p, meta)) return;
   const std::string original = parts_.spool.load_original(SpoolState::Incoming, id);
+  // Not yet sanitized and not the bytes accepted: a crash came before the
+  // accept's syncs returned, so no 250 was given for it (Spool::store).
+  // Nothing to work on; hold/ keeps it for the operator to see.
+  const std::string original_sha256 = sha256_hex(original);
+  if (meta.verdict.empty() && !meta.sha256_original.empty() && original_sha256 != meta.sha256_original) {
+    hold(p, SpoolState::Incoming, meta,
+         "original.eml does not match the SHA-256 recorded at accept: a crash before the 250 cut it short "
+         "(the sending MTA was not told it arrived and sends it again)");
+    return;
+  }
 
   SanitizedMail result;
   try {
@@ -430,7 +528,7 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
   step("sanitize.output_written");
 
   meta.verdict = std::string(to_string(result.verdict));
-  meta.sha256_original = sha256_hex(original);
+  meta.sha256_original = original_sha256;
   meta.sha256_output = output.empty() ? "" : sha256_hex(output);
   meta.message_id = parse_message_id(original);
   if (meta.message_id.empty()) meta.message_id = result.message_id;
@@ -451,6 +549,9 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
   audit.reason = result.reason;
   audit.reason_en = result.reason_en;
 
+  // The quarantine's files, the audit record and the metadata are synced
+  // together (write_audit), before the move out of incoming/.
+  queue_detail::SyncBatch batch;
   parts_.quarantine.keep(id, original, meta.envelope,
                          {{"verdict", meta.verdict},
                           {"reason", result.reason},
@@ -463,7 +564,7 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
                           // What was removed and why, for the LGWAN mail page
                           // (release requests, held archives).
                           {"report", result.report}},
-                         parts_.spool.original_file(SpoolState::Incoming, id));
+                         parts_.spool.original_file(SpoolState::Incoming, id), &batch);
   step("sanitize.quarantined");
 
   std::vector<nlohmann::json> records{AuditLog::record(audit)};
@@ -473,7 +574,7 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
   }
   if (blocked && !output.empty())
     records.push_back(AuditLog::event(id, p.now, "blocked_notice", "a notice replaces the blocked mail"));
-  write_audit(SpoolState::Incoming, meta, std::move(records));
+  write_audit(SpoolState::Incoming, meta, std::move(records), &batch);
   step("sanitize.audited");
 
   parts_.spool.move(id, SpoolState::Incoming, output.empty() ? SpoolState::Done : SpoolState::Sanitized);
@@ -567,7 +668,9 @@ void QueueManager::process_sanitized(Pass& p, const std::string& id) {
       return r.status != recipient_status::pending && r.status != recipient_status::failed;
     });
     if (finished_now) meta.finished = p.now;
-    write_audit(SpoolState::Sanitized, meta, std::move(records));
+    // In the delivery thread's batch the sync comes later (deliver_batch);
+    // a crash before it can only deliver the mail again (at most twice).
+    write_audit(SpoolState::Sanitized, meta, std::move(records), p.batch, p.batch == nullptr);
     step("deliver.recorded");
   }
 
@@ -610,6 +713,10 @@ void QueueManager::process_sanitized(Pass& p, const std::string& id) {
     if (!finished_now || !failed.empty()) {
       meta.finished = p.now;
       parts_.spool.save_meta(SpoolState::Sanitized, meta);
+    }
+    if (p.done_after_commit && finished_now && failed.empty()) {
+      p.done_after_commit->push_back(id);  // once its records are synced
+      return;
     }
     parts_.spool.move(id, SpoolState::Sanitized, SpoolState::Done);
     step("deliver.done");

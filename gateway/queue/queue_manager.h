@@ -160,6 +160,10 @@ class QueueManager {
     Clock::time_point earliest = Clock::time_point::max();
     bool flushing = false;
     bool sanitized = false;  // it moved to sanitized/: ready to deliver
+    // The delivery thread's batch: the delivery records of several mails
+    // are synced together, and the finished ones move to done/ after that.
+    queue_detail::SyncBatch* batch = nullptr;
+    std::vector<std::string>* done_after_commit = nullptr;
   };
   struct Task {
     std::string id;
@@ -174,7 +178,13 @@ class QueueManager {
   void sanitize_failed(Pass& p, MessageMeta& meta, const std::string& error);
   void output_lost(Pass& p, MessageMeta& meta);
   void hold(Pass& p, SpoolState from, MessageMeta& meta, const std::string& reason);
-  void write_audit(SpoolState state, MessageMeta& meta, std::vector<nlohmann::json> records);
+  // The records and then the metadata, durable together: one batch of
+  // syncs (with what `batch` holds already, e.g. the quarantine's files).
+  // With `commit` false the caller commits `batch` (and handles its errors).
+  void write_audit(SpoolState state, MessageMeta& meta, std::vector<nlohmann::json> records,
+                   queue_detail::SyncBatch* batch = nullptr, bool commit = true);
+  void deliver_batch(std::vector<Task> tasks, std::unique_lock<std::mutex>& lock);
+  void task_finished(SpoolState state, const Task& task, const Pass& p, Outcome outcome);  // with mutex_ held
   void flush_pending_audit(SpoolState state, MessageMeta& meta);
   std::chrono::seconds backoff(int attempts) const;
   bool due(Pass& p, const MessageMeta& meta);

@@ -608,6 +608,37 @@ TEST(QueueManager, OutputACrashCutShortIsSanitizedAgainNotDelivered) {
   EXPECT_EQ(rig.audit_of("sanitize_again").size(), 1u);
 }
 
+// Accept renames before it syncs (Spool::store): a crash before the 250
+// may leave an original with bytes missing under incoming/. It is never
+// sanitized or delivered; hold/ keeps it, and the audit log says why.
+TEST(QueueManager, OriginalACrashCutShortBeforeThe250IsHeld) {
+  Rig rig;
+  const auto id = rig.spool->accept(make_envelope(), make_mail("torn"));
+  const auto original = rig.spool->original_file(SpoolState::Incoming, id);
+  const std::string whole = make_mail("torn");
+  { std::ofstream(original, std::ios::trunc) << whole.substr(0, whole.size() / 3); }
+  int sanitized = 0;
+  auto counting = [&](const std::string& i, const std::string& o) {
+    ++sanitized;
+    return fake_sanitize(i, o);
+  };
+  QueueManager m(QueueParts{*rig.spool, rig.quarantine, rig.audit, rig.lgwan, &rig.internet, counting, fake_bounce,
+                            fake_notice},
+                 rig.options);
+  m.run_once();
+  m.run_once();
+  EXPECT_EQ(rig.spool->find(id), SpoolState::Hold);
+  EXPECT_EQ(sanitized, 0);
+  EXPECT_TRUE(rig.lgwan.calls.empty());
+  const auto holds = rig.audit_of("hold");
+  ASSERT_EQ(holds.size(), 1u);
+  EXPECT_NE(holds[0].value("detail", "").find("before the 250"), std::string::npos) << holds[0].dump();
+  // An intact one next to it goes through.
+  const auto fine = rig.spool->accept(make_envelope(), make_mail("fine"));
+  m.run_once();
+  EXPECT_EQ(rig.spool->find(fine), SpoolState::Done);
+}
+
 TEST(QueueManager, DeferredWithBackoffThenDelivered) {
   Rig rig;
   rig.lgwan.reply = [](const std::string&) { return SmtpReply{451, "4.3.0", "busy"}; };
@@ -933,6 +964,58 @@ TEST(QueueManager, ThreadsSanitizeSeveralAtOnceAndDeliverMeanwhile) {
     EXPECT_TRUE(meta.audit_pending.empty());
     EXPECT_EQ(meta.recipients.at(0).status, recipient_status::delivered);
     EXPECT_NE(meta.finished, Clock::time_point{});
+  }
+}
+
+// The delivery thread delivers the mails waiting for it one after another
+// and syncs their records together: a delivered mail stays in sanitized/
+// until the batch is recorded, then all are in done/, each once, audited.
+TEST(QueueManager, DeliveryThreadRecordsABatchTogether) {
+  Rig rig;
+  rig.options.clock = [] { return Clock::now(); };
+  rig.options.sanitize_threads = 2;
+  struct GatedDelivery : FakeDelivery {
+    Spool* spool = nullptr;
+    std::atomic<bool> open{false};
+    std::vector<std::string> order;
+    int waiting_for_record = 0;  // earlier mails of the batch still in sanitized/
+    std::vector<RecipientResult> deliver(const Envelope& e, const std::vector<std::string>& r,
+                                         const std::string& m) override {
+      while (!open) std::this_thread::sleep_for(5ms);
+      for (const auto& id : order)
+        if (spool->find(id) == SpoolState::Sanitized) ++waiting_for_record;
+      order.push_back(queue_id_of(m));
+      return FakeDelivery::deliver(e, r, m);
+    }
+  } lgwan;
+  lgwan.spool = rig.spool.get();
+  QueueManager m(QueueParts{*rig.spool, rig.quarantine, rig.audit, lgwan, &rig.internet, fake_sanitize, fake_bounce,
+                            fake_notice},
+                 rig.options);
+  constexpr int kMails = 40;
+  std::set<std::string> ids;
+  for (int i = 0; i < kMails; ++i) ids.insert(rig.spool->accept(make_envelope(), make_mail(std::to_string(i))));
+  m.start();
+  m.notify();
+  // All sanitized while the first delivery waits at the gate: the rest queue up.
+  for (int i = 0; i < 400 && rig.spool->list(SpoolState::Sanitized).size() < std::size_t(kMails); ++i)
+    std::this_thread::sleep_for(10ms);
+  lgwan.open = true;
+  for (int i = 0; i < 400 && rig.spool->list(SpoolState::Done).size() < std::size_t(kMails); ++i)
+    std::this_thread::sleep_for(10ms);
+  m.stop();
+
+  EXPECT_GT(lgwan.waiting_for_record, 0) << "each mail was recorded alone";
+  std::set<std::string> delivered(lgwan.order.begin(), lgwan.order.end());
+  EXPECT_EQ(lgwan.order.size(), std::size_t(kMails)) << "each once";
+  EXPECT_EQ(delivered, ids);
+  EXPECT_EQ(rig.spool->list(SpoolState::Done).size(), std::size_t(kMails));
+  EXPECT_TRUE(rig.spool->list(SpoolState::Sanitized).empty());
+  EXPECT_EQ(rig.audit_of("delivery").size(), std::size_t(kMails));
+  for (const auto& id : ids) {
+    auto meta = rig.spool->load_meta(SpoolState::Done, id);
+    EXPECT_EQ(meta.recipients.at(0).status, recipient_status::delivered) << id;
+    EXPECT_NE(meta.finished, Clock::time_point{}) << id;
   }
 }
 

@@ -330,14 +330,27 @@ std::string Spool::store(const Envelope& envelope, std::string_view message, boo
       } else {
         meta.sha256_original = sha256_hex(message);
       }
-      write_new_files({{work / (generated ? kOutput : kOriginal), message}, {work / kMeta, meta_line(meta)}});
-      fsync_dir(work);
+      // Write, rename, then every sync, and only then the 250: the files,
+      // the message directory and the state directory are synced in one
+      // batch, so one journal commit makes all of it durable (two, when
+      // the rename waited for the files' fsync). Until the batch returns
+      // nothing is promised: a crash before may leave the new name with
+      // bytes missing where the file system does not write data before the
+      // rename. The SHA-256 in the metadata catches that before any work
+      // (QueueManager: such a message goes to hold/, the sender, who got
+      // no 250, sends it again). tmp/ is not synced: one rename cannot
+      // leave the directory in both places, and whatever a crash leaves
+      // under tmp/ is removed at start.
       const auto target = message_dir(generated ? SpoolState::Sanitized : SpoolState::Incoming, id);
+      const auto file = generated ? kOutput : kOriginal;
+      SyncBatch batch;
+      write_new_file_batched(work / file, message, target / file, batch);
+      write_new_file_batched(work / kMeta, meta_line(meta), target / kMeta, batch);
       rename_no_replace(work, target);
-      // The new name durable is what the 250 needs. tmp/ is not synced: one
-      // rename cannot leave the directory in both places, and whatever a
-      // crash leaves under tmp/ is removed at start.
-      fsync_dir(target.parent_path());
+      work = target;  // what to remove if a sync fails
+      batch.add_dir(target);
+      batch.add_dir(target.parent_path());
+      batch.commit();
     } catch (...) {
       std::error_code ec;
       fs::remove_all(work, ec);  // nothing half-written stays, not even under tmp/
@@ -379,6 +392,14 @@ void Spool::save_meta(SpoolState state, const MessageMeta& meta) {
     // A deferred message is saved at every retry: past a bound the log is
     // replaced by its last record (the old way: new file, rename, fsync).
     if (append_durable(dir / kMeta, line) > kMetaCompactBytes) replace_file_durable(dir, kMeta, line);
+  });
+}
+
+void Spool::save_meta(SpoolState state, const MessageMeta& meta, SyncBatch& batch) {
+  as_spool_error([&] {
+    const auto dir = message_dir(state, meta.queue_id);
+    const std::string line = meta_line(meta);
+    if (append_batched(dir / kMeta, line, batch) > kMetaCompactBytes) replace_file_durable(dir, kMeta, line);
   });
 }
 

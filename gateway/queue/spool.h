@@ -3,9 +3,12 @@
 //
 // Promises:
 // - accept() returns only when the message and its metadata are on disk
-//   (written under tmp/, fsynced, the message directory renamed into
-//   incoming/, both directories fsynced). If it throws, nothing of the
-//   message is visible and the SMTP layer answers 451.
+//   (written under tmp/, the message directory renamed into incoming/,
+//   then both files and both directories fsynced in one batch). If it
+//   throws, nothing of the message is visible and the SMTP layer answers
+//   451. A crash before it returns may leave a message whose original does
+//   not match the SHA-256 in its metadata: never acknowledged, and held by
+//   the queue manager rather than sanitized.
 // - Each message is one directory <state>/<queue id>/ holding
 //   original.eml, output.eml (once sanitized) and meta.json. A state change
 //   is one rename(2) of that directory, so after a crash at any point the
@@ -122,6 +125,8 @@ class Spool {
 
   MessageMeta load_meta(SpoolState state, const std::string& queue_id) const;  // throws SpoolError
   void save_meta(SpoolState state, const MessageMeta& meta);                   // durable; throws SpoolError
+  // Durable once `batch` commits (queue_detail::SyncBatch).
+  void save_meta(SpoolState state, const MessageMeta& meta, queue_detail::SyncBatch& batch);
   std::string load_original(SpoolState state, const std::string& queue_id) const;
   // Where load_original() reads from (synced at accept, never changed).
   std::filesystem::path original_file(SpoolState state, const std::string& queue_id) const;
