@@ -183,6 +183,17 @@ struct Rig {
   }
 };
 
+// From now on the next hop accepts: flush, and run passes until `id` is
+// done (three at most).
+void next_hop_accepts_then_run(Rig& rig, QueueManager& m, const std::string& id) {
+  rig.lgwan.reply = [](const std::string&) { return SmtpReply{250, "2.0.0", "ok"}; };
+  m.flush();
+  for (int i = 0; i < 3 && rig.spool->find(id) != SpoolState::Done; ++i) {
+    rig.now += 1s;
+    m.run_once();
+  }
+}
+
 // ---------------------------------------------------------------- Spool
 
 TEST(Spool, AcceptIsDurableAndLeavesNoTemp) {
@@ -596,12 +607,7 @@ TEST(QueueManager, OutputACrashCutShortIsSanitizedAgainNotDelivered) {
   const auto out = rig.spool->message_dir(SpoolState::Sanitized, id) / "output.eml";
   const auto good = fake_sanitize(id, make_mail("cut")).message;
   { std::ofstream(out, std::ios::trunc) << good.substr(0, good.size() / 2); }
-  rig.lgwan.reply = [](const std::string&) { return SmtpReply{250, "2.0.0", "ok"}; };
-  m.flush();
-  for (int i = 0; i < 3 && rig.spool->find(id) != SpoolState::Done; ++i) {
-    rig.now += 1s;
-    m.run_once();
-  }
+  next_hop_accepts_then_run(rig, m, id);
   EXPECT_EQ(rig.spool->find(id), SpoolState::Done);
   ASSERT_EQ(rig.lgwan.calls.size(), 2u);
   EXPECT_EQ(rig.lgwan.calls[1].message, good);  // never the cut copy
@@ -618,13 +624,11 @@ TEST(QueueManager, OriginalACrashCutShortBeforeThe250IsHeld) {
   const std::string whole = make_mail("torn");
   { std::ofstream(original, std::ios::trunc) << whole.substr(0, whole.size() / 3); }
   int sanitized = 0;
-  auto counting = [&](const std::string& i, const std::string& o) {
+  rig.sanitize = [&](const std::string& i, const std::string& o) {
     ++sanitized;
     return fake_sanitize(i, o);
   };
-  QueueManager m(QueueParts{*rig.spool, rig.quarantine, rig.audit, rig.lgwan, &rig.internet, counting, fake_bounce,
-                            fake_notice},
-                 rig.options);
+  auto& m = rig.make();
   m.run_once();
   m.run_once();
   EXPECT_EQ(rig.spool->find(id), SpoolState::Hold);
@@ -637,6 +641,33 @@ TEST(QueueManager, OriginalACrashCutShortBeforeThe250IsHeld) {
   const auto fine = rig.spool->accept(make_envelope(), make_mail("fine"));
   m.run_once();
   EXPECT_EQ(rig.spool->find(fine), SpoolState::Done);
+}
+
+// The move from incoming/ to sanitized/ is not synced: a crash may undo
+// it. The recorded result is taken as it is: moved again, not sanitized,
+// recorded or delivered twice.
+TEST(QueueManager, AMoveToSanitizedACrashUndidIsMadeAgain) {
+  Rig rig;
+  rig.lgwan.reply = [](const std::string&) { return SmtpReply{451, "4.3.0", "busy"}; };
+  int sanitized = 0;
+  rig.sanitize = [&](const std::string& i, const std::string& o) {
+    ++sanitized;
+    return fake_sanitize(i, o);
+  };
+  auto& m = rig.make();
+  const auto id = rig.spool->accept(make_envelope(), make_mail("undone"));
+  m.run_once();
+  ASSERT_EQ(rig.spool->find(id), SpoolState::Sanitized);
+  ASSERT_EQ(sanitized, 1);
+  // As a crash would leave it: the directory back under its old name.
+  std::filesystem::rename(rig.spool->message_dir(SpoolState::Sanitized, id),
+                          rig.spool->message_dir(SpoolState::Incoming, id));
+  next_hop_accepts_then_run(rig, m, id);
+  EXPECT_EQ(rig.spool->find(id), SpoolState::Done);
+  EXPECT_EQ(sanitized, 1) << "sanitized again";
+  EXPECT_EQ(rig.audit_of("message").size(), 1u);
+  ASSERT_EQ(rig.lgwan.calls.size(), 2u);  // the 451, then the delivery
+  EXPECT_EQ(rig.lgwan.calls[1].message, fake_sanitize(id, make_mail("undone")).message);
 }
 
 TEST(QueueManager, DeferredWithBackoffThenDelivered) {

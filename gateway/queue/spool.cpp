@@ -419,7 +419,7 @@ void Spool::save_output(SpoolState state, const std::string& queue_id, std::stri
   as_spool_error([&] { write_file_unsynced(message_dir(state, queue_id) / kOutput, output); });
 }
 
-void Spool::move(const std::string& queue_id, SpoolState from, SpoolState to) {
+void Spool::move(const std::string& queue_id, SpoolState from, SpoolState to, bool sync) {
   as_spool_error([&] {
     const auto target = message_dir(to, queue_id);
     rename_no_replace(message_dir(from, queue_id), target);
@@ -429,7 +429,7 @@ void Spool::move(const std::string& queue_id, SpoolState from, SpoolState to) {
     // Only the directory it moved into is synced: the new name durable is
     // what counts, and where a crash leaves the old name as well, the start
     // keeps the later state (recover_layout).
-    if (to != SpoolState::Done) fsync_dir(state_dir(to));
+    if (to != SpoolState::Done && sync) fsync_dir(state_dir(to));
     if (to == SpoolState::Done) {
       // Not synced: the constructor removes message files a crash left in done/.
       // The original lives on as the quarantine's link. The output is

@@ -139,8 +139,10 @@ class Spool {
   // Moves a message to another state by one rename, durably. Moving to Done
   // is not synced (save the final metadata first: a move a crash undoes is
   // then only repeated) and removes the message files (what a crash leaves
-  // of them is removed at start).
-  void move(const std::string& queue_id, SpoolState from, SpoolState to);
+  // of them is removed at start). With `sync` false the move into any
+  // state is not synced: for a caller that finds and repeats a move a
+  // crash undid (incoming/ to sanitized/, QueueManager::process_incoming).
+  void move(const std::string& queue_id, SpoolState from, SpoolState to, bool sync = true);
 
   // Removes done records that finished before `before`; returns how many.
   std::size_t purge_done(std::chrono::system_clock::time_point before);
