@@ -346,6 +346,10 @@ std::string Spool::store(const Envelope& envelope, std::string_view message, boo
       SyncBatch batch;
       write_new_file_batched(work / file, message, target / file, batch);
       write_new_file_batched(work / kMeta, meta_line(meta), target / kMeta, batch);
+      {
+        std::lock_guard lock(accepting_mutex_);
+        accepting_.insert(id);
+      }
       rename_no_replace(work, target);
       work = target;  // what to remove if a sync fails
       batch.add_dir(target);
@@ -354,13 +358,23 @@ std::string Spool::store(const Envelope& envelope, std::string_view message, boo
     } catch (...) {
       std::error_code ec;
       fs::remove_all(work, ec);  // nothing half-written stays, not even under tmp/
+      std::lock_guard lock(accepting_mutex_);
+      accepting_.erase(id);
       throw;
     }
+    std::lock_guard lock(accepting_mutex_);
+    accepting_.erase(id);
     return id;
   });
 }
 
-std::vector<std::string> Spool::list(SpoolState state) const { return list_ids(state_dir(state)); }
+std::vector<std::string> Spool::list(SpoolState state) const {
+  auto ids = list_ids(state_dir(state));
+  std::lock_guard lock(accepting_mutex_);
+  if (!accepting_.empty())
+    std::erase_if(ids, [&](const std::string& id) { return accepting_.count(id) != 0; });
+  return ids;
+}
 
 std::optional<SpoolState> Spool::find(const std::string& queue_id) const {
   if (!valid_queue_id(queue_id)) return std::nullopt;

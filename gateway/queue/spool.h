@@ -19,7 +19,8 @@
 //   line is the message's state, and a line a crash cut short is cut off
 //   at start.
 // - accept() may run in the SMTP threads while the queue manager works on
-//   other messages: it touches only tmp/ and a new name in incoming/.
+//   other messages: it touches only tmp/ and a new name in incoming/,
+//   which list() leaves out until accept() has returned.
 // - The spool is held by one process: the constructor takes an exclusive
 //   flock on <dir>/lock. Read-only listing (list_queue) needs no lock.
 //
@@ -36,7 +37,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -120,7 +123,8 @@ class Spool {
   // with kind "bounce", durably; returns its queue id. Throws SpoolError.
   std::string accept_generated(const Envelope& envelope, std::string_view message, std::string_view kind);
 
-  std::vector<std::string> list(SpoolState state) const;  // queue ids, oldest first
+  // Queue ids, oldest first; not those accept() has not yet returned.
+  std::vector<std::string> list(SpoolState state) const;
   std::optional<SpoolState> find(const std::string& queue_id) const;
 
   MessageMeta load_meta(SpoolState state, const std::string& queue_id) const;  // throws SpoolError
@@ -163,6 +167,10 @@ class Spool {
 
   std::filesystem::path dir_;
   queue_detail::UniqueFd lock_;
+  // Renamed into their state but not yet synced (store): list() leaves
+  // them out, so that nothing works on a message whose 250 may yet be a 451.
+  mutable std::mutex accepting_mutex_;
+  std::set<std::string> accepting_;
 };
 
 // One line of `mukaika queue`.
