@@ -71,12 +71,18 @@ void make_dir_durable(const std::filesystem::path& dir) {
 }
 
 namespace {
-// Creates (or, with O_TRUNC in `flags`, truncates) `file` and writes `bytes`;
-// fsyncs it when `sync`.
-void write_file(const std::filesystem::path& file, std::string_view bytes, int flags, bool sync) {
+// Creates (or, with O_TRUNC in `flags`, truncates; O_EXCL, refuses an
+// existing) `file` and writes `bytes`; the descriptor, still open.
+UniqueFd create_and_write(const std::filesystem::path& file, std::string_view bytes, int flags) {
   UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0640));
   if (!fd) throw_errno("create", file, errno);
   write_all(fd.get(), bytes, file);
+  return fd;
+}
+
+// create_and_write(), then fsync when `sync`, and close.
+void write_file(const std::filesystem::path& file, std::string_view bytes, int flags, bool sync) {
+  UniqueFd fd = create_and_write(file, bytes, flags);
   if (sync) fsync_fd(fd.get(), file);
   // close(2) can report a delayed write error (NFS); treat it as one.
   if (::close(fd.release()) != 0) throw_errno("close", file, errno);
@@ -89,18 +95,6 @@ void write_new_file(const std::filesystem::path& file, std::string_view bytes) {
 
 void write_file_unsynced(const std::filesystem::path& file, std::string_view bytes) {
   write_file(file, bytes, O_TRUNC, false);
-}
-
-std::uint64_t append_durable(const std::filesystem::path& file, std::string_view bytes) {
-  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
-  if (!fd) throw_errno("open", file, errno);
-  write_all(fd.get(), bytes, file);
-  // The size changed, so fdatasync commits it with the bytes.
-  if (::fdatasync(fd.get()) != 0) throw_errno("fdatasync", file, errno);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) throw_errno("stat", file, errno);
-  if (::close(fd.release()) != 0) throw_errno("close", file, errno);
-  return static_cast<std::uint64_t>(st.st_size);
 }
 
 void replace_file_durable(const std::filesystem::path& dir, const std::string& name, std::string_view bytes,
@@ -147,10 +141,7 @@ void SyncBatch::commit() {
 
 void write_new_file_batched(const std::filesystem::path& file, std::string_view bytes,
                             const std::filesystem::path& name_for_errors, SyncBatch& batch) {
-  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
-  if (!fd) throw_errno("create", file, errno);
-  write_all(fd.get(), bytes, file);
-  batch.add_file(std::move(fd), name_for_errors, false);
+  batch.add_file(create_and_write(file, bytes, O_EXCL), name_for_errors, false);
 }
 
 std::uint64_t append_batched(const std::filesystem::path& file, std::string_view bytes, SyncBatch& batch) {
@@ -167,12 +158,11 @@ void replace_file_batched(const std::filesystem::path& dir, const std::string& n
                           SyncBatch& batch) {
   const auto tmp = dir / (name + ".tmp");
   const auto target = dir / name;
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-  if (!fd) throw_errno("create", tmp, errno);
+  UniqueFd fd;
   try {
-    write_all(fd.get(), bytes, tmp);
+    fd = create_and_write(tmp, bytes, O_TRUNC);
   } catch (...) {
-    ::unlink(tmp.c_str());
+    ::unlink(tmp.c_str());  // never leave a half file behind
     throw;
   }
   if (::rename(tmp.c_str(), target.c_str()) != 0) {

@@ -52,9 +52,6 @@ void write_new_file(const std::filesystem::path& file, std::string_view bytes);
 // fsync it: only for a file whose loss in a crash is found and repaired
 // later (the spool's output.eml, checked against its SHA-256 before delivery).
 void write_file_unsynced(const std::filesystem::path& file, std::string_view bytes);
-// Appends `bytes` to an existing file and fdatasyncs it (no new inode, no
-// rename, no directory fsync); returns the file's size afterwards.
-std::uint64_t append_durable(const std::filesystem::path& file, std::string_view bytes);
 // Replaces dir/name atomically and durably: dir/name.tmp, fsync, rename, fsync dir.
 // With sync_dir false the directory is not fsynced: the new file is
 // complete under its name, durable once the caller fsyncs `dir` (for

@@ -346,10 +346,7 @@ std::string Spool::store(const Envelope& envelope, std::string_view message, boo
       SyncBatch batch;
       write_new_file_batched(work / file, message, target / file, batch);
       write_new_file_batched(work / kMeta, meta_line(meta), target / kMeta, batch);
-      {
-        std::lock_guard lock(accepting_mutex_);
-        accepting_.insert(id);
-      }
+      accepting(id, true);
       rename_no_replace(work, target);
       work = target;  // what to remove if a sync fails
       batch.add_dir(target);
@@ -358,14 +355,20 @@ std::string Spool::store(const Envelope& envelope, std::string_view message, boo
     } catch (...) {
       std::error_code ec;
       fs::remove_all(work, ec);  // nothing half-written stays, not even under tmp/
-      std::lock_guard lock(accepting_mutex_);
-      accepting_.erase(id);
+      accepting(id, false);
       throw;
     }
-    std::lock_guard lock(accepting_mutex_);
-    accepting_.erase(id);
+    accepting(id, false);
     return id;
   });
+}
+
+void Spool::accepting(const std::string& queue_id, bool in_progress) {
+  std::lock_guard lock(accepting_mutex_);
+  if (in_progress)
+    accepting_.insert(queue_id);
+  else
+    accepting_.erase(queue_id);
 }
 
 std::vector<std::string> Spool::list(SpoolState state) const {
@@ -401,11 +404,9 @@ MessageMeta Spool::load_meta(SpoolState state, const std::string& queue_id) cons
 
 void Spool::save_meta(SpoolState state, const MessageMeta& meta) {
   as_spool_error([&] {
-    const auto dir = message_dir(state, meta.queue_id);
-    const std::string line = meta_line(meta);
-    // A deferred message is saved at every retry: past a bound the log is
-    // replaced by its last record (the old way: new file, rename, fsync).
-    if (append_durable(dir / kMeta, line) > kMetaCompactBytes) replace_file_durable(dir, kMeta, line);
+    SyncBatch batch;
+    save_meta(state, meta, batch);
+    batch.commit();
   });
 }
 
@@ -413,6 +414,8 @@ void Spool::save_meta(SpoolState state, const MessageMeta& meta, SyncBatch& batc
   as_spool_error([&] {
     const auto dir = message_dir(state, meta.queue_id);
     const std::string line = meta_line(meta);
+    // A deferred message is saved at every retry: past a bound the log is
+    // replaced by its last record (the old way: new file, rename, fsync).
     if (append_batched(dir / kMeta, line, batch) > kMetaCompactBytes) replace_file_durable(dir, kMeta, line);
   });
 }

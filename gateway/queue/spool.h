@@ -169,6 +169,7 @@ class Spool {
   queue_detail::UniqueFd lock_;
   // Renamed into their state but not yet synced (store): list() leaves
   // them out, so that nothing works on a message whose 250 may yet be a 451.
+  void accepting(const std::string& queue_id, bool in_progress);
   mutable std::mutex accepting_mutex_;
   std::set<std::string> accepting_;
 };
