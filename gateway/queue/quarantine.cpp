@@ -68,7 +68,7 @@ std::string Quarantine::day_name(Clock::time_point t) {
 
 fs::path Quarantine::keep(const std::string& queue_id, std::string_view original, const Envelope& envelope,
                           const nlohmann::json& summary, const fs::path& original_file,
-                          queue_detail::SyncBatch* batch) {
+                          queue_detail::SyncBatch* batch, std::string_view sha256_original) {
   return as_quarantine_error([&] {
     const auto received = envelope.received == Clock::time_point{} ? Clock::now() : envelope.received;
     const auto day = dir_ / day_name(received);
@@ -80,7 +80,7 @@ fs::path Quarantine::keep(const std::string& queue_id, std::string_view original
         {"helo", envelope.helo},
         {"mail_from", envelope.mail_from},
         {"recipients", envelope.recipients},
-        {"sha256_original", sha256_hex(original)},
+        {"sha256_original", sha256_original.empty() ? sha256_hex(original) : std::string(sha256_original)},
         {"size", original.size()},
         {"summary", summary},
     };

@@ -42,10 +42,11 @@ class Quarantine {
   // given, is a durable file holding exactly `original` (the spool's copy):
   // the .eml becomes a hard link to it where the file system allows.
   // With `batch`, the syncs wait for its commit(), and keep() is durable
-  // only then. Throws QuarantineError.
+  // only then. `sha256_original`: the caller's hash of `original`, when it
+  // has one (a large mail is not hashed twice). Throws QuarantineError.
   std::filesystem::path keep(const std::string& queue_id, std::string_view original, const Envelope& envelope,
                              const nlohmann::json& summary, const std::filesystem::path& original_file = {},
-                             queue_detail::SyncBatch* batch = nullptr);
+                             queue_detail::SyncBatch* batch = nullptr, std::string_view sha256_original = {});
 
   // Where a kept message is: its original and its JSON summary.
   struct Kept {

@@ -448,6 +448,17 @@ void QueueManager::hold(Pass& p, SpoolState from, MessageMeta& meta, const std::
   parts_.spool.move(meta.queue_id, from, SpoolState::Hold);
 }
 
+// Reads output.eml ("" when there is none) into `output`; false when it
+// does not match the SHA-256 recorded with it (nothing recorded: true).
+bool QueueManager::output_intact(SpoolState state, const MessageMeta& meta, std::string& output) {
+  try {
+    output = parts_.spool.load_output(state, meta.queue_id);
+  } catch (const SpoolError& e) {
+    if (e.error_code() != ENOENT) throw;
+  }
+  return meta.sha256_output.empty() || sha256_hex(output) == meta.sha256_output;
+}
+
 // output.eml is written without fsync (process_incoming); a crash may have
 // lost or cut it. A mail goes back to incoming/ and is sanitized again from
 // its original, which is durable; a message the gateway generated has no
@@ -487,20 +498,13 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
   if (!due(p, meta)) return;
   // Sanitized and recorded already, its move to sanitized/ (not synced)
   // undone by a crash: the move again, nothing sanitized or recorded twice.
-  if (!meta.verdict.empty() && !meta.sha256_output.empty() && meta.hold_reason.empty() &&
-      (meta.kind == "mail" || meta.kind == "notice")) {
-    std::string output;
-    try {
-      output = parts_.spool.load_output(SpoolState::Incoming, id);
-    } catch (const SpoolError& e) {
-      if (e.error_code() != ENOENT) throw;
-    }
-    if (sha256_hex(output) == meta.sha256_output) {
-      log("incoming " + id + ": sanitized before a restart, moved on to delivery");
-      parts_.spool.move(id, SpoolState::Incoming, SpoolState::Sanitized, false);
-      p.sanitized = true;
-      return;
-    }
+  const bool recorded = !meta.verdict.empty() && !meta.sha256_output.empty() && meta.hold_reason.empty() &&
+                        (meta.kind == "mail" || meta.kind == "notice");
+  if (std::string output; recorded && output_intact(SpoolState::Incoming, meta, output)) {
+    log("incoming " + id + ": sanitized before a restart, moved on to delivery");
+    parts_.spool.move(id, SpoolState::Incoming, SpoolState::Sanitized, false);
+    p.sanitized = true;
+    return;
   }
   const std::string original = parts_.spool.load_original(SpoolState::Incoming, id);
   // Not yet sanitized and not the bytes accepted: a crash came before the
@@ -581,7 +585,7 @@ void QueueManager::process_incoming(Pass& p, const std::string& id) {
                           // What was removed and why, for the LGWAN mail page
                           // (release requests, held archives).
                           {"report", result.report}},
-                         parts_.spool.original_file(SpoolState::Incoming, id), &batch);
+                         parts_.spool.original_file(SpoolState::Incoming, id), &batch, original_sha256);
   step("sanitize.quarantined");
 
   std::vector<nlohmann::json> records{AuditLog::record(audit)};
@@ -620,12 +624,7 @@ void QueueManager::process_sanitized(Pass& p, const std::string& id) {
       return;
     }
     std::string output;
-    try {
-      output = parts_.spool.load_output(SpoolState::Sanitized, id);
-    } catch (const SpoolError& e) {
-      if (e.error_code() != ENOENT) throw;
-    }
-    if (!meta.sha256_output.empty() && sha256_hex(output) != meta.sha256_output) {
+    if (!output_intact(SpoolState::Sanitized, meta, output)) {
       output_lost(p, meta);
       return;
     }

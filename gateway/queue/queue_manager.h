@@ -176,6 +176,7 @@ class QueueManager {
   void process_sanitized(Pass& p, const std::string& id);
   Outcome run_task(SpoolState state, const Task& task, Pass& p);
   void sanitize_failed(Pass& p, MessageMeta& meta, const std::string& error);
+  bool output_intact(SpoolState state, const MessageMeta& meta, std::string& output);
   void output_lost(Pass& p, MessageMeta& meta);
   void hold(Pass& p, SpoolState from, MessageMeta& meta, const std::string& reason);
   // The records and then the metadata, durable together: one batch of

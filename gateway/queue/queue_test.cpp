@@ -594,6 +594,11 @@ TEST(QueueManager, QuarantineCopyIsALinkToTheSpoolsOriginal) {
   ASSERT_EQ(::stat(rig.spool->original_file(SpoolState::Sanitized, id).c_str(), &b), 0);
   EXPECT_EQ(a.st_ino, b.st_ino);  // the bytes are written and synced once
   EXPECT_EQ(a.st_nlink, 2u);
+  // The summary's hash (handed over by the manager, not computed again)
+  // is the original's.
+  const auto summary = rig.quarantine.summary(id);
+  ASSERT_TRUE(summary.has_value());
+  EXPECT_EQ((*summary)["sha256_original"], queue_detail::sha256_hex(make_mail("link")));
 }
 
 TEST(QueueManager, OutputACrashCutShortIsSanitizedAgainNotDelivered) {
