@@ -209,10 +209,9 @@ awaitable<bool> send(Stream& stream, beast::tcp_stream& tcp, Application& app, c
   UniqueFd file(::open(r.file->c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (!file || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    const std::string body = "the file cannot be read\n";
-    const std::vector<std::pair<std::string, std::string>> type{{"Content-Type", "text/plain; charset=utf-8"}};
-    const std::string fields = response_head(500, type, body.size(), false);
-    co_await write_all(stream, fields, body, ec);
+    const Response err = Response::text(500, "the file cannot be read\n");
+    const std::string fields = response_head(err.status, err.headers, err.body.size(), false);
+    co_await write_all(stream, fields, err.body, ec);
     co_return false;
   }
   const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
