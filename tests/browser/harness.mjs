@@ -142,8 +142,9 @@ export async function newPage(browser, label) {
   page.on('console', (m) => {
     const text = m.text();
     const where = (m.location() && m.location().url) || '';
-    // Expected: no favicon, and the 401/403/429 of a refused sign-in.
-    if (/^Failed to load resource/.test(text) && /\/(favicon\.ico|signin)$/.test(new URL(where || 'x:/').pathname)) return;
+    // Expected: no favicon, the 401/403/429 of a refused sign-in and the
+    // 422 of a wrong PPAP password.
+    if (/^Failed to load resource/.test(text) && /\/(favicon\.ico|signin|password)$/.test(new URL(where || 'x:/').pathname)) return;
     if (m.type() === 'error' || /Content Security Policy/i.test(text)) problems.push(`${label}: console ${m.type()}: ${text} (${where})`);
   });
   return page;
