@@ -109,9 +109,13 @@ async function internetSide(browser, urls, files) {
     await route.continue();
   });
   await page.click('#send');
+  // Bars reach 100 when the bytes are sent; a file's state is written when
+  // its answer arrives, a moment later: wait for both.
   await page.waitForFunction(() => {
     const bars = document.querySelectorAll('#progress li progress');
-    return bars.length === 2 && Array.prototype.every.call(bars, (b) => b.value === 100 && b.max === 100);
+    const states = document.querySelectorAll('#progress li .state');
+    return bars.length === 2 && Array.prototype.every.call(bars, (b) => b.value === 100 && b.max === 100) &&
+           Array.prototype.every.call(states, (s) => s.textContent !== '');
   }, null, { timeout: 60000 });
   const states = await texts(page, '#progress li .state');
   eq(states.join('|'), '✓|✓', 'each file is marked as sent');
